@@ -1,0 +1,1 @@
+"""LLMCoder's service layer: everything that is not UI. Never imports reflex."""

@@ -1,0 +1,1 @@
+"""Accounts: users, password hashing, sessions, roles and personal tokens."""

@@ -1,0 +1,52 @@
+"""Alembic driven from code: no alembic.ini, the URL comes from settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlmodel import SQLModel
+
+import services.db.models  # noqa: F401  (registers every table)
+from services.db.engine import get_engine
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def alembic_config(url: str | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url:
+        cfg.set_main_option("sqlalchemy.url", url)
+    return cfg
+
+
+def upgrade(revision: str = "head", url: str | None = None) -> None:
+    command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(revision: str = "base", url: str | None = None) -> None:
+    command.downgrade(alembic_config(url), revision)
+
+
+def revision(message: str) -> None:
+    """Autogenerate a migration from the models (developer command)."""
+    command.revision(alembic_config(), message=message, autogenerate=True)
+
+
+def current_revision() -> str | None:
+    with get_engine().connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def drift(url: str | None = None) -> list:
+    """Differences between the models and the migrated schema; empty when in step."""
+    from services.db.engine import build_engine
+
+    engine = build_engine(url) if url else get_engine()
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        return compare_metadata(ctx, SQLModel.metadata)

@@ -1,0 +1,1 @@
+"""Notifications: stored in-app, delivered through pluggable channels."""
