@@ -1,0 +1,1 @@
+"""UI building blocks: functions returning rx.Component; they read state, never services."""

@@ -1,0 +1,38 @@
+"""Routes as data: pages, the sidebar, redirects and tests all read them from here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SETUP = "/setup"
+LOGIN = "/login"
+HOME = "/"
+JOBS = "/jobs"
+NOTIFICATIONS = "/notifications"
+ACCOUNT = "/account"
+ADMIN_USERS = "/admin/users"
+ADMIN_SETTINGS = "/admin/settings"
+ADMIN_STATUS = "/admin/status"
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    route: str
+    icon: str
+    admin_only: bool = False
+
+
+# The sidebar lists the sections that exist; later features add theirs.
+NAV: tuple[NavItem, ...] = (
+    NavItem("Home", HOME, "house"),
+    NavItem("Jobs", JOBS, "list-checks"),
+    NavItem("Notifications", NOTIFICATIONS, "bell"),
+    NavItem("Account", ACCOUNT, "user-cog"),
+    NavItem("Users", ADMIN_USERS, "users", admin_only=True),
+    NavItem("Settings", ADMIN_SETTINGS, "settings", admin_only=True),
+    NavItem("Status", ADMIN_STATUS, "activity", admin_only=True),
+)
+
+PUBLIC_ROUTES = (SETUP, LOGIN)
+ALL_ROUTES = (SETUP, LOGIN, *(item.route for item in NAV))

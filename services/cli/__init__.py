@@ -1,0 +1,1 @@
+"""Command line: `python -m services.cli ...` (shares every function with the app)."""

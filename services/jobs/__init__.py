@@ -1,0 +1,1 @@
+"""Background jobs: RQ when Redis is there, an in-process runner when it is not."""

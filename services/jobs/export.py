@@ -1,0 +1,77 @@
+"""Data export: everything LLMCoder holds about a user, as JSON files in a ZIP."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session, SQLModel, select
+
+from services.db import session_scope
+from services.db.models import ApiToken, AuthSession, JobRun, Notification, User
+from services.db.models.base import utcnow
+from services.jobs.progress import ProgressReporter
+from services.jobs.registry import job_type
+from services.settings import get_settings
+
+JOB_TYPE = "data_export"
+# Never exported: credentials and their digests.
+_PRIVATE_FIELDS = {"password_hash", "token_hash"}
+
+
+def _plain(row: SQLModel) -> dict[str, Any]:
+    data = row.model_dump(exclude=_PRIVATE_FIELDS)
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in data.items()}
+
+
+def _sections(user_id: int) -> list[tuple[str, Callable[[Session], list[SQLModel]]]]:
+    """Each section is one JSON file; later features add theirs here."""
+    return [
+        ("profile", lambda s: [s.get(User, user_id)]),
+        ("sessions", lambda s: list(s.exec(select(AuthSession).where(AuthSession.user_id == user_id)))),
+        ("api_tokens", lambda s: list(s.exec(select(ApiToken).where(ApiToken.user_id == user_id)))),
+        ("notifications", lambda s: list(s.exec(select(Notification).where(Notification.user_id == user_id)))),
+        ("jobs", lambda s: list(s.exec(select(JobRun).where(JobRun.owner_id == user_id)))),
+    ]
+
+
+def export_path(user_id: int, job_id: str) -> Path:
+    return get_settings().exports_dir / str(user_id) / f"{job_id}.zip"
+
+
+@job_type(JOB_TYPE, title="Data export")
+def run_export(progress: ProgressReporter, params: dict[str, Any]) -> dict[str, Any]:
+    user_id = int(params["user_id"])
+    sections = _sections(user_id)
+    target = export_path(user_id, progress.job_id)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".part")
+    counts: dict[str, int] = {}
+    progress.update(1, "Collecting your data")
+    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for index, (name, fetch) in enumerate(sections):
+            with session_scope() as session:
+                rows = [_plain(r) for r in fetch(session) if r is not None]
+            counts[name] = len(rows)
+            archive.writestr(f"{name}.json", json.dumps(rows, indent=2, default=str))
+            progress.update(5 + 90 * (index + 1) // len(sections), f"Exported {name} ({len(rows)})")
+        manifest = {"user_id": user_id, "created_at": utcnow().isoformat(), "counts": counts, "format": 1}
+        archive.writestr("manifest.json", json.dumps(manifest, indent=2))
+    partial.replace(target)
+    _notify_done(user_id, progress.job_id)
+    return {
+        "file": str(target.relative_to(get_settings().data_dir)),
+        "bytes": target.stat().st_size,
+        "filename": f"llmcoder-export-{utcnow():%Y-%m-%d}.zip",
+        "counts": counts,
+    }
+
+
+def _notify_done(user_id: int, job_id: str) -> None:
+    from services.notifications.service import notify
+
+    notify(user_id, "Your data export is ready", body="Download it from the Jobs page.", kind="job", link="/jobs")

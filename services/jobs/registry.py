@@ -1,0 +1,50 @@
+"""Job types by name: a JobRun row names its type, the worker looks it up here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from services.jobs.progress import ProgressReporter
+
+JobFunction = Callable[[ProgressReporter, dict[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class JobType:
+    name: str
+    title: str
+    queue: str
+    run: JobFunction
+
+
+_types: dict[str, JobType] = {}
+
+
+def job_type(name: str, *, title: str, queue: str = "default") -> Callable[[JobFunction], JobFunction]:
+    """Register a job. The function gets a progress reporter and the params, returns a JSON-able result."""
+
+    def register(fn: JobFunction) -> JobFunction:
+        _types[name] = JobType(name, title, queue, fn)
+        return fn
+
+    return register
+
+
+def get(name: str) -> JobType:
+    load_all()
+    try:
+        return _types[name]
+    except KeyError:
+        raise KeyError(f"Unknown job type {name!r}") from None
+
+
+def all_types() -> list[JobType]:
+    load_all()
+    return list(_types.values())
+
+
+def load_all() -> None:
+    """Import the modules that register jobs (workers start with an empty registry)."""
+    import services.jobs.export  # noqa: F401

@@ -1,0 +1,159 @@
+"""Where jobs run: an RQ worker pool when Redis is configured, else threads in this process."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from typing import Protocol
+
+from redis.exceptions import RedisError
+from rq import Worker
+from rq.command import send_stop_job_command
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.job import Job
+from sqlmodel import select
+
+from services.db import session_scope
+from services.db.models import JobRun, JobStatus
+from services.db.models.base import utcnow
+from services.jobs import queues
+from services.jobs.execute import run_job
+from services.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+# RQ job ids are the JobRun ids, so either side finds the other.
+JOB_FUNCTION = "services.jobs.execute.run_job"
+JOB_TIMEOUT_SECONDS = 3600
+
+
+class JobQueueUnavailable(RuntimeError):
+    """The job backend cannot take work; the message says why and what to do."""
+
+
+class JobRunner(Protocol):
+    name: str
+
+    def submit(self, job_id: str, queue_name: str) -> None: ...
+
+    def cancel(self, job_id: str) -> None: ...
+
+    def describe(self) -> dict: ...
+
+
+class RQRunner:
+    name = "rq"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.connection = queues.redis_for(url)
+
+    def submit(self, job_id: str, queue_name: str) -> None:
+        try:
+            queues.queue(queue_name, self.connection).enqueue(
+                JOB_FUNCTION, job_id, job_id=job_id, job_timeout=JOB_TIMEOUT_SECONDS,
+                result_ttl=86400, failure_ttl=7 * 86400,
+            )
+        except RedisError as exc:
+            raise JobQueueUnavailable(f"Cannot reach Redis at {self.url}: {exc}") from exc
+
+    def cancel(self, job_id: str) -> None:
+        """Queued jobs leave the queue; running ones stop at their next progress update."""
+        try:
+            job = Job.fetch(job_id, connection=self.connection, serializer=queues.JSONSerializer)
+            if job.get_status() == "started":
+                send_stop_job_command(self.connection, job_id, serializer=queues.JSONSerializer)
+            else:
+                job.cancel()
+        except (NoSuchJobError, InvalidJobOperation):
+            pass
+        except RedisError as exc:
+            raise JobQueueUnavailable(f"Cannot reach Redis at {self.url}: {exc}") from exc
+
+    def describe(self) -> dict:
+        try:
+            self.connection.ping()
+            workers = Worker.all(connection=self.connection)
+            counts = {name: queues.queue(name, self.connection).count for name in queues.QUEUE_NAMES}
+        except RedisError as exc:
+            return {"mode": "rq", "ok": False, "error": f"Cannot reach Redis: {exc}", "workers": []}
+        return {
+            "mode": "rq",
+            "ok": bool(workers),
+            "error": "" if workers else "No RQ worker is running: start `rq worker-pool` (see docs/OPERATIONS.md).",
+            "queued": counts,
+            "workers": [{"name": w.name, "state": w.get_state(), "queues": w.queue_names()} for w in workers],
+        }
+
+
+class InProcessRunner:
+    """Threads inside the app process: the no-Redis default for one machine."""
+
+    name = "in-process"
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="llmcoder-job")
+
+    def submit(self, job_id: str, queue_name: str) -> None:
+        self.pool.submit(run_job, job_id)
+
+    def cancel(self, job_id: str) -> None:
+        """The cancel flag on the row is enough: run_job and progress updates check it."""
+
+    def describe(self) -> dict:
+        return {
+            "mode": "in-process",
+            "ok": True,
+            "error": "",
+            "workers": [{"name": f"{socket.gethostname()}:{os.getpid()}", "state": "threads", "queues": list(queues.QUEUE_NAMES)}],
+            "threads": self.threads,
+        }
+
+
+@lru_cache(maxsize=1)
+def get_runner() -> JobRunner:
+    settings = get_settings()
+    if settings.redis_url:
+        return RQRunner(settings.redis_url)
+    return InProcessRunner(settings.inprocess_threads)
+
+
+def reset_runner() -> None:
+    get_runner.cache_clear()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fail_interrupted_inprocess_jobs() -> int:
+    """In-process jobs die with their process; mark the ones whose process is gone."""
+    host = socket.gethostname()
+    count = 0
+    with session_scope() as session:
+        rows = session.exec(
+            select(JobRun).where(
+                JobRun.runner == InProcessRunner.name,
+                JobRun.status.in_([JobStatus.queued.value, JobStatus.running.value]),  # type: ignore[attr-defined]
+            )
+        ).all()
+        for row in rows:
+            worker_host, _, pid = row.worker.partition(":")
+            if row.worker and (worker_host != host or _pid_alive(int(pid or 0))):
+                continue
+            row.status = JobStatus.failed.value
+            row.error = "Interrupted: the app stopped before this job finished. Retry it."
+            row.finished_at = utcnow()
+            session.add(row)
+            count += 1
+    return count

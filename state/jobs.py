@@ -1,0 +1,96 @@
+"""Jobs page: the user's jobs (all jobs for admins) with live progress."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from services.auth.errors import AuthError
+from services.jobs import downloads, service
+from services.jobs.export import JOB_TYPE as EXPORT_JOB
+from services.jobs.runners import JobQueueUnavailable
+from state.formatting import when
+from state.session import SessionState
+
+POLL_MS = 1000
+
+
+class JobsState(SessionState):
+    jobs: list[dict[str, str]] = []
+    show_all: bool = False
+    any_active: bool = False
+    error: str = ""
+
+    def _reload(self) -> None:
+        user = self._require()
+        views = service.list_jobs(user, everyone=self.show_all and user.is_admin)
+        self.jobs = [
+            {
+                "id": j.id,
+                "title": j.title,
+                "owner": j.owner_email,
+                "status": j.status,
+                "progress": str(j.progress),
+                "message": j.message,
+                "error": j.error,
+                "traceback": j.traceback,
+                "created": when(j.created_at),
+                "finished": when(j.finished_at),
+                "has_file": "yes" if j.result.get("file") else "",
+                "worker": j.worker,
+            }
+            for j in views
+        ]
+        self.any_active = any(j.active for j in views)
+
+    @rx.event
+    def load(self):
+        self.error = ""
+        self._reload()
+
+    @rx.event
+    def refresh(self, _tick: str = ""):
+        self._reload()
+
+    @rx.event
+    def toggle_all(self, value: bool):
+        self._require_admin()
+        self.show_all = value
+        self._reload()
+
+    @rx.event
+    def start_export(self):
+        user = self._require()
+        try:
+            service.submit(user, EXPORT_JOB, {"user_id": user.id})
+        except (AuthError, JobQueueUnavailable) as exc:
+            self.error = str(exc)
+        self._reload()
+
+    @rx.event
+    def cancel(self, job_id: str):
+        user = self._require()
+        try:
+            service.cancel(user, job_id)
+        except (AuthError, JobQueueUnavailable) as exc:
+            self.error = str(exc)
+        self._reload()
+
+    @rx.event
+    def retry(self, job_id: str):
+        user = self._require()
+        try:
+            service.retry(user, job_id)
+        except (AuthError, JobQueueUnavailable) as exc:
+            self.error = str(exc)
+        self._reload()
+
+    @rx.event
+    def download(self, job_id: str):
+        user = self._require()
+        try:
+            path = downloads.signed_path(user, job_id)
+        except (AuthError, downloads.DownloadRefused) as exc:
+            self.error = str(exc)
+            return
+        # The file is served by the backend's API route, not the frontend server.
+        return rx.download(url=f"{rx.config.get_config().api_url}{path}")
