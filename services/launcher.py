@@ -51,8 +51,9 @@ def start_private_redis(data_dir: Path) -> tuple[subprocess.Popen, str] | None:
          "--dir", str(data_dir), "--logfile", str(log_file)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
-    if not _wait_for_port(port, 10):
-        proc.terminate()
+    # The port answering is not enough: it must be our redis-server answering.
+    if not _wait_for_port(port, 10) or proc.poll() is not None:
+        _stop([proc])
         log.warning("redis-server did not start (see %s); jobs will run in-process.", log_file)
         return None
     return proc, f"redis://127.0.0.1:{port}/0"
@@ -89,9 +90,14 @@ def serve(*, env_mode: str = "dev", private_redis: bool = True) -> int:
     """Run until the app exits or Ctrl-C; returns the app's exit code."""
     from services import startup
 
+    # SIGTERM (systemd, kill, CI) must stop the children too, like Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     settings = get_settings()
     procs: list[subprocess.Popen] = []
     env = dict(os.environ)
+    if env_mode == "prod":
+        # Reflex's prod mode serves the built frontend from the backend: one port.
+        env["LLMCODER_BACKEND_PORT"] = str(settings.frontend_port)
     env.setdefault("REFLEX_USE_NPM", "1")
     env.setdefault("REFLEX_TELEMETRY_ENABLED", "false")
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
@@ -106,6 +112,7 @@ def serve(*, env_mode: str = "dev", private_redis: bool = True) -> int:
                 settings = get_settings()
         startup.prepare()
         if settings.redis_url:
+            env.setdefault("GRANIAN_WORKERS", str(settings.web_workers))
             procs.append(subprocess.Popen(worker_pool_command(settings.redis_url, settings.workers),
                                           cwd=REPO_ROOT, env=env, start_new_session=True))
             log.info("Started an RQ worker pool of %d processes.", settings.workers)
@@ -113,7 +120,7 @@ def serve(*, env_mode: str = "dev", private_redis: bool = True) -> int:
         procs.append(app)
         log.info("LLMCoder is starting at http://localhost:%d", settings.frontend_port)
         return app.wait()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
         return 0
     finally:
         _stop(procs)

@@ -37,6 +37,8 @@ class BootstrapSettings(BaseSettings):
     backend_port: int = 8000
     # How many RQ worker processes the run command starts when Redis is there.
     workers: int = 2
+    # Reflex backend processes in prod mode when Redis holds the UI state.
+    web_workers: int = 2
     # Threads for the in-process runner used when there is no Redis.
     inprocess_threads: int = 2
     session_days: int = 14

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import reflex as rx
 
 from services.auth.errors import AuthError
@@ -14,8 +16,24 @@ from state.session import SessionState
 POLL_MS = 1000
 
 
+@dataclasses.dataclass
+class JobRow:
+    id: str
+    title: str
+    owner: str
+    status: str
+    progress: int
+    message: str
+    error: str
+    traceback: str
+    created: str
+    finished: str
+    has_file: bool
+    active: bool
+
+
 class JobsState(SessionState):
-    jobs: list[dict[str, str]] = []
+    jobs: list[JobRow] = []
     show_all: bool = False
     any_active: bool = False
     error: str = ""
@@ -24,20 +42,20 @@ class JobsState(SessionState):
         user = self._require()
         views = service.list_jobs(user, everyone=self.show_all and user.is_admin)
         self.jobs = [
-            {
-                "id": j.id,
-                "title": j.title,
-                "owner": j.owner_email,
-                "status": j.status,
-                "progress": str(j.progress),
-                "message": j.message,
-                "error": j.error,
-                "traceback": j.traceback,
-                "created": when(j.created_at),
-                "finished": when(j.finished_at),
-                "has_file": "yes" if j.result.get("file") else "",
-                "worker": j.worker,
-            }
+            JobRow(
+                id=j.id,
+                title=j.title,
+                owner=j.owner_email,
+                status=j.status,
+                progress=j.progress,
+                message=j.message,
+                error=j.error,
+                traceback=j.traceback,
+                created=when(j.created_at),
+                finished=when(j.finished_at),
+                has_file=bool(j.result.get("file")),
+                active=j.active,
+            )
             for j in views
         ]
         self.any_active = any(j.active for j in views)
@@ -93,4 +111,5 @@ class JobsState(SessionState):
             self.error = str(exc)
             return
         # The file is served by the backend's API route, not the frontend server.
-        return rx.download(url=f"{rx.config.get_config().api_url}{path}")
+        # An absolute URL (a Var skips Reflex's same-origin check) works with one port or two.
+        return rx.download(url=rx.Var.create(f"{rx.config.get_config().api_url}{path}"))

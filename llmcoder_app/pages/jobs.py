@@ -5,62 +5,62 @@ import reflex as rx
 from components.common.widgets import error_callout, status_badge
 from components.layout import app_shell
 from llmcoder_app import routes
-from state.jobs import POLL_MS, JobsState
+from state.jobs import POLL_MS, JobRow, JobsState
 from state.shell import ShellState
 
 
-def _actions(job: dict) -> rx.Component:
+def _actions(job: JobRow) -> rx.Component:
     return rx.hstack(
         rx.cond(
-            (job["status"] == "queued") | (job["status"] == "running"),
+            job.active,
             rx.button("Cancel", size="1", variant="soft", color_scheme="orange",
-                      on_click=JobsState.cancel(job["id"]), id=f"job-cancel-{job['id']}"),
+                      on_click=JobsState.cancel(job.id), id="job-cancel-" + job.id),
         ),
         rx.cond(
-            (job["status"] == "failed") | (job["status"] == "cancelled"),
-            rx.button("Retry", size="1", variant="soft", on_click=JobsState.retry(job["id"]),
-                      id=f"job-retry-{job['id']}"),
+            (job.status == "failed") | (job.status == "cancelled"),
+            rx.button("Retry", size="1", variant="soft", on_click=JobsState.retry(job.id),
+                      id="job-retry-" + job.id),
         ),
         rx.cond(
-            job["has_file"] != "",
+            job.has_file,
             rx.button(rx.icon("download", size=14), "Download", size="1",
-                      on_click=JobsState.download(job["id"]), class_name="job-download"),
+                      on_click=JobsState.download(job.id), class_name="job-download"),
         ),
         spacing="2",
     )
 
 
-def _row(job: dict) -> rx.Component:
+def _row(job: JobRow) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(rx.vstack(rx.text(job["title"], weight="medium"),
-                                rx.text(job["owner"], size="1", color=rx.color("gray", 10),
+        rx.table.cell(rx.vstack(rx.text(job.title, weight="medium"),
+                                rx.text(job.owner, size="1", color=rx.color("gray", 10),
                                         display=rx.cond(JobsState.show_all, "block", "none")),
                                 spacing="0")),
-        rx.table.cell(status_badge(job["status"]), class_name="job-status"),
+        rx.table.cell(status_badge(job.status), class_name="job-status"),
         rx.table.cell(
             rx.vstack(
-                rx.progress(value=job["progress"].to(int), max=100, width="140px"),
-                rx.text(job["progress"], "%", size="1", class_name="job-progress"),
+                rx.progress(value=job.progress, max=100, width="140px"),
+                rx.text(job.progress, "%", size="1", class_name="job-progress"),
                 spacing="1",
             )
         ),
         rx.table.cell(
             rx.vstack(
-                rx.text(job["message"], size="2"),
-                rx.cond(job["error"] != "", rx.text(job["error"], size="2", color="red", class_name="job-error")),
+                rx.text(job.message, size="2"),
+                rx.cond(job.error != "", rx.text(job.error, size="2", color="red", class_name="job-error")),
                 rx.cond(
-                    job["traceback"] != "",
+                    job.traceback != "",
                     rx.el.details(rx.el.summary("Traceback"),
-                                  rx.code_block(job["traceback"], language="python", wrap_long_lines=True)),
+                                  rx.code_block(job.traceback, language="python", wrap_long_lines=True)),
                 ),
                 spacing="1",
                 align="start",
             )
         ),
-        rx.table.cell(rx.text(job["created"], size="1")),
+        rx.table.cell(rx.text(job.created, size="1")),
         rx.table.cell(_actions(job)),
         class_name="job-row",
-        data_status=job["status"],
+        data_status=job.status,
     )
 
 
