@@ -28,5 +28,6 @@ def handle_backend_exception(exception: Exception):
 app = rx.App(
     api_transformer=api,
     backend_exception_handler=handle_backend_exception,
+    head_components=[rx.el.link(rel="icon", type="image/svg+xml", href="/logo.svg")],
 )
 app.register_lifespan_task(startup.prepare)

@@ -169,12 +169,29 @@ def test_admin_secret_setting_is_masked(app: RunningApp, page: Page):
     assert got.returncode == 0 and "cdef" in got.stdout and secret not in got.stdout
 
 
+# Something each page shows only once its loader has fetched real data.
+PAGE_PROOF = {
+    routes.HOME: ("#home-unread", "0"),
+    routes.JOBS: ("#jobs-empty", "No jobs yet."),
+    routes.NOTIFICATIONS: ("#notifications-empty", "No notifications yet"),
+    routes.ACCOUNT: ("#token-submit", "Create token"),
+    routes.ADMIN_USERS: ("#users-table", MEMBER_EMAIL),
+    routes.ADMIN_SETTINGS: ("#settings-table", "••••cdef"),
+    routes.ADMIN_STATUS: ("#status-database", "0001_initial"),
+}
+
+
 def test_every_page_renders(app: RunningApp, page: Page):
     sign_in(page, app.url, ADMIN_EMAIL, ADMIN_PASSWORD)
     _home(page, app)
+    assert set(PAGE_PROOF) == {item.route for item in routes.NAV}
     for item in routes.NAV:
         page.goto(app.url + item.route)
         expect(page.locator("#page-title")).to_have_text(item.label)
+        # on_load has run once the shell knows who is signed in.
+        expect(page.locator("#user-menu")).to_contain_text("Ada Admin")
+        selector, text = PAGE_PROOF[item.route]
+        expect(page.locator(selector)).to_contain_text(text)
         expect(page.get_by_text("Something went wrong on the server")).to_have_count(0)
         screenshot(page, item.route.strip("/").replace("/", "-") or "home")
     page.goto(app.url + routes.ADMIN_STATUS)
