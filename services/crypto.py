@@ -35,6 +35,20 @@ def key_file_path() -> Path:
     return get_settings().data_dir / KEY_FILE_NAME
 
 
+class SecretKeyError(SecretDecryptError):
+    """The key file exists but holds no key."""
+
+
+def _read_key_file(path: Path) -> str:
+    material = path.read_text(encoding="utf-8").strip()
+    if not material:
+        raise SecretKeyError(
+            f"The key file {path} is empty. Restore data/secret.key from a backup or set "
+            "LLMCODER_SECRET_KEY; delete the empty file only if no secret was ever stored."
+        )
+    return material
+
+
 @lru_cache(maxsize=1)
 def _key_material() -> str:
     configured = get_settings().secret_key
@@ -42,16 +56,33 @@ def _key_material() -> str:
         return configured
     path = key_file_path()
     if path.exists():
-        return path.read_text(encoding="utf-8").strip()
+        return _read_key_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     material = secrets.token_urlsafe(48)
-    # O_EXCL so two processes starting at once cannot write different keys.
+    # Written to a private temporary file and then linked into place: the key
+    # file appears complete or not at all, and os.link fails if another
+    # process got there first, so two processes cannot end up with two keys.
+    tmp = path.with_name(f".{KEY_FILE_NAME}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text(encoding="utf-8").strip()
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(material)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(material)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return _read_key_file(path)
+        except OSError:
+            # A file system without hard links: exclusive create is the fallback.
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                return _read_key_file(path)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(material)
+    finally:
+        tmp.unlink(missing_ok=True)
     return material
 
 

@@ -36,7 +36,17 @@ def redact(text: str) -> str:
 
 class RedactingLogRecord(logging.LogRecord):
     def getMessage(self) -> str:  # noqa: N802 (logging's name)
-        return redact(super().getMessage())
+        try:
+            return redact(super().getMessage())
+        except Exception:
+            # A broken call such as log.info("key", secret): logging's handleError
+            # then prints msg and args verbatim to stderr, so redact them first.
+            try:
+                self.args = redact(repr(self.args)) if self.args else self.args
+                self.msg = redact(str(self.msg))
+            except Exception:
+                self.msg, self.args = "<unprintable log message>", None
+            raise
 
     @property
     def exc_text(self) -> str | None:

@@ -30,6 +30,7 @@ class SettingSpec:
     default: str = ""
     kind: str = "text"  # text | int
     help: str = ""
+    minimum: int = 0
 
 
 # The settings the app knows. Later features append theirs here.
@@ -37,7 +38,6 @@ KNOWN: tuple[SettingSpec, ...] = (
     SettingSpec("openai.api_key", "OpenAI API key", "LLM providers", secret=True),
     SettingSpec("anthropic.api_key", "Anthropic API key", "LLM providers", secret=True),
     SettingSpec("gemini.api_key", "Google Gemini API key", "LLM providers", secret=True),
-    SettingSpec("llm.monthly_budget_usd", "Monthly LLM budget (USD)", "Limits", default="50", kind="int"),
     SettingSpec("google.client_id", "Google OAuth client ID", "Integrations"),
     SettingSpec("google.client_secret", "Google OAuth client secret", "Integrations", secret=True),
     SettingSpec("microsoft.client_id", "Microsoft OAuth client ID", "Integrations"),
@@ -50,10 +50,13 @@ KNOWN: tuple[SettingSpec, ...] = (
     SettingSpec("confluence.api_token", "Confluence API token", "Integrations", secret=True),
     SettingSpec(
         "auth.max_failed_logins", "Failed sign-ins before lockout", "Limits", default="5", kind="int",
-        help="Consecutive wrong passwords before an account is locked.",
+        help="Consecutive wrong passwords before an account is locked.", minimum=1,
     ),
-    SettingSpec("auth.lockout_minutes", "Lockout duration (minutes)", "Limits", default="15", kind="int"),
-    SettingSpec("jobs.export_keep_days", "Keep data exports for (days)", "Limits", default="7", kind="int"),
+    SettingSpec("auth.lockout_minutes", "Lockout duration (minutes)", "Limits", default="15", kind="int", minimum=1),
+    SettingSpec(
+        "jobs.export_keep_days", "Keep data exports for (days)", "Limits", default="7", kind="int", minimum=1,
+        help="Older export files are deleted when the user starts a new export.",
+    ),
 )
 _BY_KEY = {spec.key: spec for spec in KNOWN}
 _KEY_RE = re.compile(r"^[a-z0-9_][a-z0-9_.\-]{0,119}$")
@@ -62,8 +65,10 @@ _SECRET_WORDS = ("key", "secret", "token", "password", "passwd", "credential")
 # Bootstrap settings stay in the environment: importing them would be misleading.
 BOOTSTRAP_ENV_KEYS = frozenset(
     {"DATABASE_URL", "REDIS_URL", "LLMCODER_SECRET_KEY", "LLMCODER_DATA_DIR", "LLMCODER_FRONTEND_PORT",
-     "LLMCODER_BACKEND_PORT", "LLMCODER_WORKERS", "LLMCODER_INPROCESS_THREADS", "LLMCODER_SESSION_DAYS",
-     "LLMCODER_LOG_LEVEL"}
+     "LLMCODER_BACKEND_PORT", "LLMCODER_WORKERS", "LLMCODER_WEB_WORKERS", "LLMCODER_INPROCESS_THREADS", "LLMCODER_SESSION_DAYS",
+     "LLMCODER_LOG_LEVEL",
+     # The settings module's comment promises the prefixed forms too; they hold passwords.
+     "LLMCODER_DATABASE_URL", "LLMCODER_REDIS_URL"}
 )
 
 
@@ -79,6 +84,7 @@ class SettingView:
     is_set: bool
     kind: str
     help: str
+    problem: str = ""  # set when the stored value cannot be shown
 
 
 def spec_for(key: str) -> SettingSpec:
@@ -107,17 +113,17 @@ def _validate(spec: SettingSpec, value: str) -> str:
             number = int(value.strip())
         except ValueError:
             raise ValidationError(f"{spec.label} must be a whole number, not {value!r}.") from None
-        if number < 0:
-            raise ValidationError(f"{spec.label} cannot be negative.")
+        if number < spec.minimum:
+            raise ValidationError(f"{spec.label} must be at least {spec.minimum}.")
         return str(number)
     return value
 
 
 def get(key: str) -> str:
     """The current value (decrypted), or the default when unset."""
-    spec = spec_for(key)
+    spec = spec_for(normalise_key(key))
     with session_scope() as session:
-        row = session.get(Setting, key)
+        row = session.get(Setting, spec.key)
     if row is None:
         return spec.default
     if row.is_secret:
@@ -154,6 +160,22 @@ def unset(key: str) -> None:
             session.delete(row)
 
 
+UNREADABLE = (
+    "This secret cannot be decrypted: the secret key changed (LLMCODER_SECRET_KEY or data/secret.key). "
+    "Restore the key or set the value again."
+)
+
+
+def _stored_view(spec: SettingSpec, row: Setting) -> SettingView:
+    """A row as the UI shows it; one undecryptable secret must not break the whole list."""
+    if not row.is_secret:
+        return _view(spec, row.value, True)
+    try:
+        return _view(spec, crypto.decrypt(row.value), True)
+    except crypto.SecretDecryptError:
+        return SettingView(spec.key, spec.label, spec.group, True, "", True, spec.kind, spec.help, problem=UNREADABLE)
+
+
 def _view(spec: SettingSpec, value: str, is_set: bool) -> SettingView:
     display = crypto.mask(value) if spec.secret else value
     return SettingView(spec.key, spec.label, spec.group, spec.secret, display, is_set, spec.kind, spec.help)
@@ -165,8 +187,7 @@ def view(key: str) -> SettingView:
         row = session.get(Setting, spec.key)
     if row is None:
         return _view(spec, spec.default, False)
-    value = crypto.decrypt(row.value) if row.is_secret else row.value
-    return _view(spec, value, True)
+    return _stored_view(spec, row)
 
 
 def list_views() -> list[SettingView]:
@@ -180,8 +201,7 @@ def list_views() -> list[SettingView]:
         if row is None:
             views.append(_view(spec, spec.default, False))
         else:
-            value = crypto.decrypt(row.value) if row.is_secret else row.value
-            views.append(_view(spec, value, True))
+            views.append(_stored_view(spec, row))
     return views
 
 
@@ -225,7 +245,8 @@ def import_env_file(path: str | Path, *, updated_by: int | None = None) -> Impor
         raise ValidationError(f"Cannot read {path}: {exc}") from exc
     imported, skipped = [], []
     for env_key, value in values.items():
-        if env_key in BOOTSTRAP_ENV_KEYS:
+        # Case-insensitive, as pydantic-settings reads them: database_url is DATABASE_URL.
+        if env_key.strip().upper() in BOOTSTRAP_ENV_KEYS:
             skipped.append(f"{env_key} (bootstrap setting: stays in the environment)")
             continue
         if value is None or value == "":

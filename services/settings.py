@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -30,8 +30,8 @@ class BootstrapSettings(BaseSettings):
     data_dir: Path = Field(default=REPO_ROOT / "data")
     # Plain names (DATABASE_URL, REDIS_URL) are what operators expect; the
     # prefixed forms work too.
-    database_url: str = Field(default="", validation_alias="DATABASE_URL")
-    redis_url: str = Field(default="", validation_alias="REDIS_URL")
+    database_url: str = Field(default="", validation_alias=AliasChoices("DATABASE_URL", "LLMCODER_DATABASE_URL"))
+    redis_url: str = Field(default="", validation_alias=AliasChoices("REDIS_URL", "LLMCODER_REDIS_URL"))
     secret_key: str = Field(default="", validation_alias="LLMCODER_SECRET_KEY")
     frontend_port: int = 3000
     backend_port: int = 8000

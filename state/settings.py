@@ -27,6 +27,7 @@ class SettingsState(SessionState):
                 "is_set": "yes" if v.is_set else "",
                 "kind": v.kind,
                 "help": v.help,
+                "problem": v.problem,
             }
             for v in runtime_settings.list_views()
         ]

@@ -17,10 +17,11 @@ def _row(setting: dict) -> rx.Component:
                                 spacing="1")),
         rx.table.cell(rx.text(setting["group"], size="2")),
         rx.table.cell(
+            rx.cond(setting["problem"] != "", rx.text(setting["problem"], size="1", color="red"),
             rx.cond(setting["is_set"] != "",
                     rx.code(setting["display"], class_name="setting-value"),
                     rx.text(rx.cond(setting["display"] != "", setting["display"] + " (default)", "not set"),
-                            size="2", color=rx.color("gray", 10))),
+                            size="2", color=rx.color("gray", 10)))),
             id="value-" + setting["key"],
         ),
         rx.table.cell(

@@ -25,6 +25,11 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+def rehash(password: str) -> str:
+    """A new hash of a password that was just verified: no policy check, it predates it."""
+    return _hasher.hash(password)
+
+
 def verify_password(stored_hash: str | None, password: str) -> bool:
     try:
         return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None

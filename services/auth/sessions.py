@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 
+from sqlalchemy import or_, update
 from sqlmodel import select
 
 from services import runtime_settings
@@ -15,6 +16,31 @@ from services.db import session_scope
 from services.db.models import AuthSession, Role, User
 from services.db.models.base import utcnow
 from services.settings import get_settings
+
+
+def _remaining_minutes(locked_until, now) -> int:
+    return max(1, math.ceil((locked_until - now).total_seconds() / 60))
+
+
+def _claim_attempt(user_id: int, now, max_failed: int) -> int | None:
+    """Counts the attempt before the password is checked, in one atomic UPDATE, so
+    parallel guesses cannot slip past the limit. None when the account is locked."""
+    not_locked = or_(User.locked_until.is_(None), User.locked_until <= now)  # type: ignore[union-attr]
+    with session_scope() as session:
+        row = session.execute(
+            update(User)
+            .where(User.id == user_id, not_locked)
+            .values(failed_logins=User.failed_logins + 1)
+            .returning(User.failed_logins)
+        ).first()
+    if row is None or row[0] > max_failed:
+        return None
+    return row[0]
+
+
+def _lock(user_id: int, until) -> None:
+    with session_scope() as session:
+        session.execute(update(User).where(User.id == user_id).values(locked_until=until, failed_logins=0))
 
 
 def sign_in(email: str, password: str, user_agent: str = "") -> tuple[str, AuthedUser]:
@@ -28,25 +54,35 @@ def sign_in(email: str, password: str, user_agent: str = "") -> tuple[str, Authe
     now = utcnow()
     with session_scope() as session:
         user = session.exec(select(User).where(User.email == email)).first()
-        if user is not None and user.locked_until and user.locked_until > now:
-            remaining = math.ceil((user.locked_until - now).total_seconds() / 60)
-            raise AccountLocked(remaining)
-        ok = passwords.verify_password(user.password_hash if user else None, password)
-        if user is None or not user.is_active:
-            raise InvalidCredentials()
-        if not ok:
-            user.failed_logins += 1
-            locked = user.failed_logins >= max_failed
-            if locked:
-                user.locked_until = now + timedelta(minutes=lock_minutes)
-                user.failed_logins = 0
-            session.add(user)
-            session.commit()
-            if locked:
-                raise AccountLocked(lock_minutes)
-            raise InvalidCredentials()
+        user_id = user.id if user else None
+        stored_hash = user.password_hash if user else None
+        active = bool(user and user.is_active)
+        locked_until = user.locked_until if user else None
+    if user_id is None or not active:
+        passwords.verify_password(None, password)  # same cost as a real check
+        raise InvalidCredentials()
+    if locked_until and locked_until > now:
+        raise AccountLocked(_remaining_minutes(locked_until, now))
+    attempt = _claim_attempt(user_id, now, max_failed)
+    if attempt is None:
+        with session_scope() as session:
+            current = session.get(User, user_id)
+            until = current.locked_until if current else None
+        if until is None or until <= now:
+            until = now + timedelta(minutes=lock_minutes)
+            _lock(user_id, until)
+        raise AccountLocked(_remaining_minutes(until, now))
+    if not passwords.verify_password(stored_hash, password):
+        if attempt >= max_failed:
+            _lock(user_id, now + timedelta(minutes=lock_minutes))
+            raise AccountLocked(lock_minutes)
+        raise InvalidCredentials()
+    with session_scope() as session:
+        user = session.get(User, user_id)
+        assert user is not None
         if passwords.needs_rehash(user.password_hash):
-            user.password_hash = passwords.hash_password(password)
+            # Not hash_password: a password set under an older policy must still sign in.
+            user.password_hash = passwords.rehash(password)
         user.failed_logins = 0
         user.locked_until = None
         user.last_login_at = now
@@ -97,6 +133,7 @@ def require(token: str | None, role: Role | None = None) -> AuthedUser:
     user = resolve(token)
     if user is None:
         raise AccessDenied("Please sign in.")
-    if role is Role.admin and not user.is_admin:
+    # Compared by value: require(token, "admin") must not skip the check.
+    if role is not None and Role(role) is Role.admin and not user.is_admin:
         raise AccessDenied("Only admins can do that.", signed_in=True)
     return user

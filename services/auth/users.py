@@ -73,13 +73,16 @@ def needs_first_admin() -> bool:
 def create_user(*, email: str, password: str, role: str = Role.member.value, display_name: str = "") -> AuthedUser:
     email = normalise_email(email)
     _check_role(role)
+    display_name = display_name.strip()
+    if len(display_name) > 200:
+        raise ValidationError("Display names can have at most 200 characters.")
     password_hash = passwords.hash_password(password)
     with session_scope() as session:
         if session.exec(select(User).where(User.email == email)).first():
             raise ValidationError(f"An account for {email} already exists.")
         user = User(
             email=email,
-            display_name=display_name.strip() or email.split("@")[0],
+            display_name=display_name or email.split("@")[0][:200],
             password_hash=password_hash,
             role=role,
         )
@@ -140,7 +143,9 @@ def set_role(user_id: int, role: str) -> None:
     _check_role(role)
     with session_scope() as session:
         user = _get(session, user_id)
-        if user.role == Role.admin.value and role != Role.admin.value and _active_admins(session) <= 1:
+        # Only demoting an *active* admin can leave none; a disabled admin is not counted.
+        if (user.role == Role.admin.value and role != Role.admin.value and user.is_active
+                and _active_admins(session) <= 1):
             raise ValidationError("LLMCoder needs at least one active admin.")
         user.role = role
         session.add(user)

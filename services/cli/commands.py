@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import logging
 import sys
 from collections.abc import Sequence
 
-from services import health, launcher, runtime_settings, startup
+from services import crypto, health, launcher, runtime_settings, startup
 from services.auth import users
 from services.auth.errors import AuthError
 from services.db import migrate
@@ -53,6 +54,9 @@ def cmd_settings_set(args: argparse.Namespace) -> int:
 
 def cmd_settings_get(args: argparse.Namespace) -> int:
     view = runtime_settings.view(args.key)
+    if view.problem:
+        print(f"error: {view.key}: {view.problem}", file=sys.stderr)
+        return 2
     suffix = "" if view.is_set else " (default)" if view.display else " (not set)"
     print(f"{view.key} = {view.display}{suffix}")
     return 0
@@ -154,9 +158,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.func not in (cmd_serve, cmd_db_upgrade, cmd_db_revision):
         startup.configure_logging()
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # keep command output readable
         migrate.upgrade()
     try:
         return args.func(args)
-    except AuthError as exc:
+    except (AuthError, crypto.SecretDecryptError) as exc:
+        # A stored secret the current key cannot read: its message says what to restore.
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -47,6 +47,10 @@ def drift(url: str | None = None) -> list:
     from services.db.engine import build_engine
 
     engine = build_engine(url) if url else get_engine()
-    with engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
-        return compare_metadata(ctx, SQLModel.metadata)
+    try:
+        with engine.connect() as conn:
+            ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+            return compare_metadata(ctx, SQLModel.metadata)
+    finally:
+        if url:  # a one-off engine: do not leave its pool connected
+            engine.dispose()
