@@ -40,7 +40,10 @@ def resolve(job_id: str, user_id: int, expires: int, signature: str) -> tuple[Pa
     """The file and its download name, if the link is genuine, fresh and the signer still may."""
     if expires < time.time():
         raise DownloadRefused("This download link has expired; start the download again.")
-    if not hmac.compare_digest(_signature(job_id, user_id, expires), signature):
+    # Bytes, not str: compare_digest raises TypeError on non-ASCII text, and a tampered
+    # link must be refused, not crash the route.
+    expected = _signature(job_id, user_id, expires).encode()
+    if not hmac.compare_digest(expected, str(signature).encode("utf-8", "replace")):
         raise DownloadRefused("This download link is not valid.")
     with session_scope() as session:
         row = session.get(JobRun, job_id)

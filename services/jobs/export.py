@@ -19,12 +19,14 @@ from services.jobs.registry import job_type
 from services.settings import get_settings
 
 JOB_TYPE = "data_export"
-# Never exported: credentials and their digests.
+# Never exported: credentials and their digests. Job tracebacks are shown to admins
+# only (see service._view), so the export leaves them out too.
 _PRIVATE_FIELDS = {"password_hash", "token_hash"}
+_ADMIN_ONLY_FIELDS = {JobRun: {"traceback"}}
 
 
 def _plain(row: SQLModel) -> dict[str, Any]:
-    data = row.model_dump(exclude=_PRIVATE_FIELDS)
+    data = row.model_dump(exclude=_PRIVATE_FIELDS | _ADMIN_ONLY_FIELDS.get(type(row), set()))
     return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in data.items()}
 
 
@@ -52,16 +54,21 @@ def run_export(progress: ProgressReporter, params: dict[str, Any]) -> dict[str, 
     partial = target.with_suffix(".part")
     counts: dict[str, int] = {}
     progress.update(1, "Collecting your data")
-    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for index, (name, fetch) in enumerate(sections):
-            with session_scope() as session:
-                rows = [_plain(r) for r in fetch(session) if r is not None]
-            counts[name] = len(rows)
-            archive.writestr(f"{name}.json", json.dumps(rows, indent=2, default=str))
-            progress.update(5 + 90 * (index + 1) // len(sections), f"Exported {name} ({len(rows)})")
-        manifest = {"user_id": user_id, "created_at": utcnow().isoformat(), "counts": counts, "format": 1}
-        archive.writestr("manifest.json", json.dumps(manifest, indent=2))
-    partial.replace(target)
+    try:
+        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for index, (name, fetch) in enumerate(sections):
+                with session_scope() as session:
+                    rows = [_plain(r) for r in fetch(session) if r is not None]
+                counts[name] = len(rows)
+                archive.writestr(f"{name}.json", json.dumps(rows, indent=2, default=str))
+                progress.update(5 + 90 * (index + 1) // len(sections), f"Exported {name} ({len(rows)})")
+            manifest = {"user_id": user_id, "created_at": utcnow().isoformat(), "counts": counts, "format": 1}
+            archive.writestr("manifest.json", json.dumps(manifest, indent=2))
+        partial.replace(target)
+    except BaseException:
+        # Cancelled or failed: no half-written copy of the user's data stays on disk.
+        partial.unlink(missing_ok=True)
+        raise
     _notify_done(user_id, progress.job_id)
     return {
         "file": str(target.relative_to(get_settings().data_dir)),

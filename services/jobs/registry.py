@@ -47,4 +47,5 @@ def all_types() -> list[JobType]:
 
 def load_all() -> None:
     """Import the modules that register jobs (workers start with an empty registry)."""
+    import services.jobs.diagnostics  # noqa: F401
     import services.jobs.export  # noqa: F401

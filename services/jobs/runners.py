@@ -11,9 +11,8 @@ from typing import Protocol
 
 from redis.exceptions import RedisError
 from rq import Worker
-from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
-from rq.job import Job
+from rq.job import Callback, Job
 from sqlmodel import select
 
 from services.db import session_scope
@@ -27,6 +26,8 @@ log = logging.getLogger(__name__)
 
 # RQ job ids are the JobRun ids, so either side finds the other.
 JOB_FUNCTION = "services.jobs.execute.run_job"
+# Called by RQ when a job is lost (e.g. its worker died): finishes the JobRun row.
+FAILURE_CALLBACK = "services.jobs.execute.on_rq_failure"
 JOB_TIMEOUT_SECONDS = 3600
 
 
@@ -55,18 +56,20 @@ class RQRunner:
         try:
             queues.queue(queue_name, self.connection).enqueue(
                 JOB_FUNCTION, job_id, job_id=job_id, job_timeout=JOB_TIMEOUT_SECONDS,
-                result_ttl=86400, failure_ttl=7 * 86400,
+                result_ttl=86400, failure_ttl=7 * 86400, on_failure=Callback(FAILURE_CALLBACK),
             )
         except RedisError as exc:
             raise JobQueueUnavailable(f"Cannot reach Redis at {self.url}: {exc}") from exc
 
     def cancel(self, job_id: str) -> None:
-        """Queued jobs leave the queue; running ones stop at their next progress update."""
+        """Queued jobs leave the queue; running ones stop at their next progress update.
+
+        Running jobs are not killed (RQ's stop-job command): a killed work horse never
+        records the outcome, leaving the row "running", and can leave half-written files.
+        The cancel flag on the row, checked by every progress update, stops them instead."""
         try:
             job = Job.fetch(job_id, connection=self.connection, serializer=queues.JSONSerializer)
-            if job.get_status() == "started":
-                send_stop_job_command(self.connection, job_id, serializer=queues.JSONSerializer)
-            else:
+            if job.get_status() not in ("started", "finished", "failed", "stopped", "canceled"):
                 job.cancel()
         except (NoSuchJobError, InvalidJobOperation):
             pass
@@ -99,7 +102,7 @@ class InProcessRunner:
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="llmcoder-job")
 
     def submit(self, job_id: str, queue_name: str) -> None:
-        self.pool.submit(run_job, job_id)
+        self.pool.submit(run_job, job_id).add_done_callback(_log_crash)
 
     def cancel(self, job_id: str) -> None:
         """The cancel flag on the row is enough: run_job and progress updates check it."""
@@ -112,6 +115,13 @@ class InProcessRunner:
             "workers": [{"name": f"{socket.gethostname()}:{os.getpid()}", "state": "threads", "queues": list(queues.QUEUE_NAMES)}],
             "threads": self.threads,
         }
+
+
+def _log_crash(future) -> None:
+    """run_job records job errors itself; this catches its own bookkeeping failing."""
+    exc = future.exception()
+    if exc is not None:
+        log.error("An in-process job crashed outside its own error handling", exc_info=exc)
 
 
 @lru_cache(maxsize=1)
@@ -127,6 +137,8 @@ def reset_runner() -> None:
 
 
 def _pid_alive(pid: int) -> bool:
+    if pid <= 0:  # os.kill(0, ...) would signal our own process group and "succeed"
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -148,8 +160,9 @@ def fail_interrupted_inprocess_jobs() -> int:
             )
         ).all()
         for row in rows:
-            worker_host, _, pid = row.worker.partition(":")
-            if row.worker and (worker_host != host or _pid_alive(int(pid or 0))):
+            worker_host, _, pid_text = row.worker.partition(":")
+            pid = int(pid_text) if pid_text.strip().isdigit() else 0
+            if row.worker and (worker_host != host or _pid_alive(pid)):
                 continue
             row.status = JobStatus.failed.value
             row.error = "Interrupted: the app stopped before this job finished. Retry it."

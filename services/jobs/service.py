@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import update
 from sqlmodel import select
 
 from services.auth.errors import AccessDenied, ValidationError
@@ -88,12 +89,14 @@ def submit(user: AuthedUser, job_type: str, params: dict[str, Any] | None = None
         session.add(row)
     try:
         runner.submit(row.id, spec.queue)
-    except JobQueueUnavailable as exc:
+    except Exception as exc:
+        # Whatever stopped the hand-over, the row must not wait for a worker forever.
         with session_scope() as session:
             stored = session.get(JobRun, row.id)
             if stored is not None:
                 stored.status = JobStatus.failed.value
-                stored.error = str(exc)
+                stored.error = str(exc) if isinstance(exc, JobQueueUnavailable) else f"{type(exc).__name__}: {exc}"
+                stored.message = "Not started"
                 stored.finished_at = utcnow()
                 session.add(stored)
         raise
@@ -138,16 +141,24 @@ def list_all_for_cli(limit: int = 50) -> list[tuple[JobRun, str]]:
 
 
 def cancel(user: AuthedUser, job_id: str) -> None:
+    """A queued job is cancelled at once; a running one stops at its next progress update."""
+    active = (JobStatus.queued.value, JobStatus.running.value)
     with session_scope() as session:
         row = _owned(session, user, job_id)
-        if JobStatus(row.status).finished:
+        # Conditional UPDATEs, not read-then-write: a worker claiming the job (queued ->
+        # running, see execute.run_job) at the same moment must not be overwritten.
+        flagged = session.exec(
+            update(JobRun)
+            .where(JobRun.id == job_id, JobRun.status.in_(active))  # type: ignore[attr-defined]
+            .values(cancel_requested=True)
+        ).rowcount
+        if not flagged:
             raise ValidationError("That job has already finished.")
-        row.cancel_requested = True
-        if row.status == JobStatus.queued.value:
-            row.status = JobStatus.cancelled.value
-            row.message = "Cancelled by the user."
-            row.finished_at = utcnow()
-        session.add(row)
+        session.exec(
+            update(JobRun)
+            .where(JobRun.id == job_id, JobRun.status == JobStatus.queued.value)
+            .values(status=JobStatus.cancelled.value, message="Cancelled by the user.", finished_at=utcnow())
+        )
     get_runner().cancel(job_id)
 
 
