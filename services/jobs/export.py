@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 import zipfile
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session, SQLModel, select
 
+from services import runtime_settings
 from services.db import session_scope
-from services.db.models import ApiToken, AuthSession, JobRun, Notification, User
+from services.db.models import ApiToken, AuthSession, JobRun, JobStatus, Notification, User
 from services.db.models.base import utcnow
 from services.jobs.progress import ProgressReporter
 from services.jobs.registry import job_type
@@ -45,9 +46,36 @@ def export_path(user_id: int, job_id: str) -> Path:
     return get_settings().exports_dir / str(user_id) / f"{job_id}.zip"
 
 
+def prune_old_exports(user_id: int, keep_days: int) -> int:
+    """Deletes the user's export files older than keep_days; their jobs stop offering a download."""
+    cutoff = utcnow() - timedelta(days=keep_days)
+    pruned = 0
+    with session_scope() as session:
+        rows = session.exec(
+            select(JobRun).where(
+                JobRun.owner_id == user_id,
+                JobRun.type == JOB_TYPE,
+                JobRun.status == JobStatus.succeeded.value,
+                JobRun.finished_at < cutoff,  # type: ignore[operator]
+            )
+        ).all()
+        for row in rows:
+            result = json.loads(row.result_json or "{}")
+            if not result.get("file"):
+                continue
+            (get_settings().data_dir / result.pop("file")).unlink(missing_ok=True)
+            result["expired"] = True
+            row.result_json = json.dumps(result)
+            row.message = f"File deleted after {keep_days} day(s)"
+            session.add(row)
+            pruned += 1
+    return pruned
+
+
 @job_type(JOB_TYPE, title="Data export")
 def run_export(progress: ProgressReporter, params: dict[str, Any]) -> dict[str, Any]:
     user_id = int(params["user_id"])
+    prune_old_exports(user_id, runtime_settings.get_int("jobs.export_keep_days"))
     sections = _sections(user_id)
     target = export_path(user_id, progress.job_id)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -7,15 +7,18 @@ import json
 import re
 import time
 import zipfile
+from datetime import timedelta
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from sqlmodel import select
 
+from services import runtime_settings
 from services.auth import api_tokens, sessions, users
 from services.auth.errors import AccessDenied
 from services.db import session_scope
-from services.db.models import ApiToken, AuthSession, User
+from services.db.models import ApiToken, AuthSession, JobRun, User
+from services.db.models.base import utcnow
 from services.jobs import downloads, export, service
 from services.jobs.progress import JobCancelled
 from services.notifications.service import notify, recent
@@ -233,3 +236,32 @@ def test_download_route_serves_genuine_links_and_refuses_tampered_ones(exported)
     bad = client.get(f"/api/jobs/{job_id}/download?u={user_id}&e={expires}&s={quote('é' * 64)}")
     assert bad.status_code == 403, bad.text
     assert bad.json() == {"error": "This download link is not valid."}
+
+
+def test_a_new_export_deletes_exports_older_than_the_retention(exported, data_dir):
+    owner, old_id = exported["owner"], exported["job_id"]
+    old_file = data_dir / json.loads(exported["row"].result_json)["file"]
+    assert old_file.exists()
+    runtime_settings.set_value("jobs.export_keep_days", "3")
+    with session_scope() as session:
+        row = session.get(JobRun, old_id)
+        row.finished_at = utcnow() - timedelta(days=4)
+        session.add(row)
+
+    fresh = wait_job(service.submit(owner, "data_export", {"user_id": owner.id}), timeout=20)
+
+    assert fresh.status == "succeeded"
+    assert not old_file.exists()
+    old = service.get(owner, old_id)
+    assert "file" not in old.result and old.result["expired"] is True
+    assert "deleted after 3 day" in old.message
+    assert (data_dir / json.loads(fresh.result_json)["file"]).exists()
+    with pytest.raises(downloads.DownloadRefused):
+        downloads.signed_path(owner, old_id)
+
+
+def test_exports_inside_the_retention_are_kept(exported, data_dir):
+    owner = exported["owner"]
+    old_file = data_dir / json.loads(exported["row"].result_json)["file"]
+    wait_job(service.submit(owner, "data_export", {"user_id": owner.id}), timeout=20)
+    assert old_file.exists()
