@@ -197,6 +197,11 @@ def test_every_page_renders(app: RunningApp, page: Page):
     page.goto(app.url + routes.ADMIN_STATUS)
     expect(page.locator("#status-overall")).to_have_text("ok")
     expect(page.locator("#status-workers")).to_contain_text("default")
+    page.locator("#status-worker-check").click()
+    expect(page.locator("#status-check-message")).to_contain_text("Worker check queued")
+    page.goto(app.url + routes.JOBS)
+    check = page.locator(".job-row", has_text="Worker check").first
+    expect(check.locator(".job-status")).to_have_text("succeeded", timeout=30_000)
 
 
 def test_cli_created_admin_can_sign_in_in_the_browser(app: RunningApp, page: Page):
