@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import reflex as rx
 
@@ -75,32 +76,29 @@ class JobsState(SessionState):
         self.show_all = value
         self._reload()
 
-    @rx.event
-    def start_export(self):
-        user = self._require()
+    def _act(self, action: Callable[[], object]) -> None:
+        """Run one job action; a refusal or a missing queue becomes the page's error."""
+        self.error = ""
         try:
-            service.submit(user, EXPORT_JOB, {"user_id": user.id})
+            action()
         except (AuthError, JobQueueUnavailable) as exc:
             self.error = str(exc)
         self._reload()
+
+    @rx.event
+    def start_export(self):
+        user = self._require()
+        self._act(lambda: service.submit(user, EXPORT_JOB, {"user_id": user.id}))
 
     @rx.event
     def cancel(self, job_id: str):
         user = self._require()
-        try:
-            service.cancel(user, job_id)
-        except (AuthError, JobQueueUnavailable) as exc:
-            self.error = str(exc)
-        self._reload()
+        self._act(lambda: service.cancel(user, job_id))
 
     @rx.event
     def retry(self, job_id: str):
         user = self._require()
-        try:
-            service.retry(user, job_id)
-        except (AuthError, JobQueueUnavailable) as exc:
-            self.error = str(exc)
-        self._reload()
+        self._act(lambda: service.retry(user, job_id))
 
     @rx.event
     def download(self, job_id: str):
