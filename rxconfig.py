@@ -10,8 +10,9 @@ config = rx.Config(
     app_name="llmcoder_app",
     frontend_port=_settings.frontend_port,
     backend_port=_settings.backend_port,
-    api_url=f"http://localhost:{_settings.backend_port}",
-    deploy_url=f"http://localhost:{_settings.frontend_port}",
+    # With LLMCODER_PUBLIC_URL the browser reaches the one port by that name; else localhost.
+    api_url=_settings.public_url.rstrip("/") or f"http://localhost:{_settings.backend_port}",
+    deploy_url=_settings.public_url.rstrip("/") or f"http://localhost:{_settings.frontend_port}",
     # Reflex keeps per-tab state in Redis when there is one, so several
     # backend processes can serve the same users.
     redis_url=_settings.redis_url or None,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse
 from starlette.routing import Route
 
+from llmcoder_app import routes
 from services import health
-from services.auth import api_tokens
+from services.auth import api_tokens, sessions, tickets
 from services.jobs import downloads
+from services.settings import get_settings
 
 
 async def health_endpoint(_request: Request) -> JSONResponse:
@@ -42,10 +44,37 @@ async def me(request: Request) -> JSONResponse:
     return JSONResponse({"id": user.id, "email": user.email, "role": user.role})
 
 
+def _to_frontend(path: str) -> RedirectResponse:
+    """303 to a page of the app (the frontend may be on another port in dev mode)."""
+    return RedirectResponse(routes.frontend_href(path), status_code=303)
+
+
+async def session_from_ticket(request: Request) -> RedirectResponse:
+    """Turns a sign-in ticket into the HttpOnly session cookie (see services.auth.tickets)."""
+    token = tickets.redeem(request.query_params.get("ticket", ""))
+    if token is None:
+        return _to_frontend(f"{routes.LOGIN}?expired=1")
+    response = _to_frontend(routes.HOME)
+    response.set_cookie(
+        sessions.SESSION_COOKIE, token, max_age=get_settings().session_days * 86400, path="/",
+        httponly=True, samesite="strict", secure=request.url.scheme == "https",
+    )
+    return response
+
+
+async def sign_out(request: Request) -> RedirectResponse:
+    sessions.sign_out(request.cookies.get(sessions.SESSION_COOKIE))
+    response = _to_frontend(routes.LOGIN)
+    response.delete_cookie(sessions.SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+    return response
+
+
 api = Starlette(
     routes=[
         Route("/api/health", health_endpoint),
         Route("/api/jobs/{job_id}/download", job_download),
         Route("/api/me", me),
+        Route("/api/auth/session", session_from_ticket),
+        Route("/api/auth/sign-out", sign_out),
     ]
 )

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import reflex as rx
 
 SETUP = "/setup"
 LOGIN = "/login"
@@ -36,3 +39,18 @@ NAV: tuple[NavItem, ...] = (
 
 PUBLIC_ROUTES = (SETUP, LOGIN)
 ALL_ROUTES = (SETUP, LOGIN, *(item.route for item in NAV))
+
+
+def _one_origin() -> bool:
+    config = rx.config.get_config()
+    return urlsplit(config.api_url)[:2] == urlsplit(config.deploy_url or "")[:2]
+
+
+def backend_href(path: str) -> str:
+    """A backend route as the browser should load it: relative when one port serves everything
+    (so any host name the users type works), absolute when dev mode splits the ports."""
+    return path if _one_origin() else f"{rx.config.get_config().api_url}{path}"
+
+
+def frontend_href(path: str) -> str:
+    return path if _one_origin() else f"{rx.config.get_config().deploy_url}{path}"

@@ -110,6 +110,14 @@ def decrypt(token: str) -> str:
         ) from exc
 
 
+def decrypt_fresh(token: str, max_age_seconds: int) -> str | None:
+    """For short-lived sealed values (sign-in tickets): None when forged, foreign or too old."""
+    try:
+        return _fernet().decrypt(token.encode("ascii"), ttl=max_age_seconds).decode("utf-8")
+    except (InvalidToken, UnicodeError):
+        return None
+
+
 def signing_key() -> bytes:
     """Key for HMAC-signed links (downloads); separate from the Fernet key."""
     hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"llmcoder-v1", info=b"links")

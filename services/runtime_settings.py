@@ -65,7 +65,7 @@ _SECRET_WORDS = ("key", "secret", "token", "password", "passwd", "credential")
 # Bootstrap settings stay in the environment: importing them would be misleading.
 BOOTSTRAP_ENV_KEYS = frozenset(
     {"DATABASE_URL", "REDIS_URL", "LLMCODER_SECRET_KEY", "LLMCODER_DATA_DIR", "LLMCODER_FRONTEND_PORT",
-     "LLMCODER_BACKEND_PORT", "LLMCODER_WORKERS", "LLMCODER_WEB_WORKERS", "LLMCODER_INPROCESS_THREADS", "LLMCODER_SESSION_DAYS",
+     "LLMCODER_BACKEND_PORT", "LLMCODER_WORKERS", "LLMCODER_WEB_WORKERS", "LLMCODER_PUBLIC_URL", "LLMCODER_INPROCESS_THREADS", "LLMCODER_SESSION_DAYS",
      "LLMCODER_LOG_LEVEL",
      # The settings module's comment promises the prefixed forms too; they hold passwords.
      "LLMCODER_DATABASE_URL", "LLMCODER_REDIS_URL"}

@@ -33,6 +33,8 @@ class BootstrapSettings(BaseSettings):
     database_url: str = Field(default="", validation_alias=AliasChoices("DATABASE_URL", "LLMCODER_DATABASE_URL"))
     redis_url: str = Field(default="", validation_alias=AliasChoices("REDIS_URL", "LLMCODER_REDIS_URL"))
     secret_key: str = Field(default="", validation_alias="LLMCODER_SECRET_KEY")
+    # The address users open, e.g. http://llmcoder.lan:3000 for a team (prod mode, one port).
+    public_url: str = ""
     frontend_port: int = 3000
     backend_port: int = 8000
     # How many RQ worker processes the run command starts when Redis is there.

@@ -45,7 +45,7 @@ class AccountState(SessionState):
             return
         try:
             users.change_password(
-                user.id, form.get("current", ""), form.get("new_password", ""), tokens.digest(self.session_token)
+                user.id, form.get("current", ""), form.get("new_password", ""), tokens.digest(self._session_token())
             )
         except AuthError as exc:
             self.password_error = str(exc)

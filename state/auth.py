@@ -7,20 +7,21 @@ import reflex as rx
 from llmcoder_app import routes
 from services.auth import sessions, users
 from services.auth.errors import AuthError
-from state.session import SessionState
+from state.session import SessionState, navigate_backend
+
+EXPIRED = "That sign-in took too long or was already used. Please sign in again."
 
 
 class AuthState(SessionState):
     error: str = ""
-    busy: bool = False
 
     @rx.event
     def load_login(self):
         """Public page: first run goes to setup; a live session goes home."""
-        self.error = ""
+        self.error = EXPIRED if self.router.url.query_parameters.get("expired") else ""
         if users.needs_first_admin():
             return rx.redirect(routes.SETUP)
-        if sessions.resolve(self.session_token):
+        if sessions.resolve(self._session_token()):
             return rx.redirect(routes.HOME)
 
     @rx.event
@@ -43,8 +44,8 @@ class AuthState(SessionState):
         except AuthError as exc:
             self.error = str(exc)
             return
-        self._signed_in(token, user)
-        return [rx.toast.success("Welcome to LLMCoder. Your admin account is ready."), rx.redirect(routes.HOME)]
+        self.error = ""
+        return self._deliver_session(token)
 
     @rx.event
     def sign_in(self, form: dict):
@@ -53,19 +54,15 @@ class AuthState(SessionState):
         except AuthError as exc:
             self.error = str(exc)
             return
-        self._signed_in(token, user)
-        return rx.redirect(routes.HOME)
+        self.error = ""
+        return self._deliver_session(token)
 
     @rx.event
     def sign_out(self):
-        sessions.sign_out(self.session_token)
-        self._forget_user()
-        return rx.redirect(routes.LOGIN)
-
-    def _signed_in(self, token: str, user) -> None:
-        self.error = ""
-        self.session_token = token
-        self.user_email, self.user_name, self.user_role = user.email, user.display_name, user.role
+        """Revoked here at once; the route then clears the HttpOnly cookie."""
+        sessions.sign_out(self._session_token())
+        self.user_email = self.user_name = self.user_role = ""
+        return navigate_backend("/api/auth/sign-out")
 
     def _user_agent(self) -> str:
         return self.router.headers.user_agent or ""

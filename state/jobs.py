@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import reflex as rx
 
+from llmcoder_app import routes
 from services.auth.errors import AuthError
 from services.jobs import downloads, service
 from services.jobs.export import JOB_TYPE as EXPORT_JOB
@@ -108,6 +109,6 @@ class JobsState(SessionState):
         except (AuthError, downloads.DownloadRefused) as exc:
             self.error = str(exc)
             return
-        # The file is served by the backend's API route, not the frontend server.
-        # An absolute URL (a Var skips Reflex's same-origin check) works with one port or two.
-        return rx.download(url=rx.Var.create(f"{rx.config.get_config().api_url}{path}"))
+        # Served by the backend's API route; a Var skips Reflex's check that the URL is a
+        # path, which an absolute URL fails in dev mode's two-port set-up.
+        return rx.download(url=rx.Var.create(routes.backend_href(path)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from http.cookies import CookieError, SimpleCookie
 from datetime import timedelta
 
 from sqlalchemy import or_, update
@@ -97,6 +98,22 @@ def sign_in(email: str, password: str, user_agent: str = "") -> tuple[str, Authe
             )
         )
         return token, AuthedUser.from_row(user)
+
+
+SESSION_COOKIE = "llmcoder_session"
+
+
+def token_from_cookie_header(header: str | None) -> str:
+    """The session token in a raw Cookie header ('' when absent or unparsable)."""
+    if not header:
+        return ""
+    jar = SimpleCookie()
+    try:
+        jar.load(header)
+    except CookieError:
+        return ""
+    morsel = jar.get(SESSION_COOKIE)
+    return morsel.value if morsel else ""
 
 
 def resolve(token: str | None) -> AuthedUser | None:

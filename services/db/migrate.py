@@ -8,6 +8,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlmodel import SQLModel
 
 import services.db.models  # noqa: F401  (registers every table)
@@ -35,6 +36,13 @@ def downgrade(revision: str = "base", url: str | None = None) -> None:
 def revision(message: str) -> None:
     """Autogenerate a migration from the models (developer command)."""
     command.revision(alembic_config(), message=message, autogenerate=True)
+
+
+def head_revision() -> str:
+    """The newest migration in the code."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
 
 
 def current_revision() -> str | None:

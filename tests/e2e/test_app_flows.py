@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from llmcoder_app import routes
+from services.auth.sessions import SESSION_COOKIE
 from tests.e2e.conftest import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
@@ -49,6 +50,9 @@ def test_first_visit_asks_for_an_admin_account(app: RunningApp, page: Page):
     page.locator("#setup-submit").click()
     _home(page, app)
     expect(page.locator("#home-greeting")).to_contain_text("Ada Admin")
+    session_cookie = next(c for c in page.context.cookies() if c["name"] == SESSION_COOKIE)
+    assert session_cookie["httpOnly"] and session_cookie["sameSite"] == "Strict"
+    assert SESSION_COOKIE not in page.evaluate("document.cookie")
     expect(page.locator("#sidebar")).to_contain_text("Users")
     expect(page.locator("#bell")).to_be_visible()
     expect(page.locator("#user-menu")).to_contain_text("Ada Admin")
@@ -177,7 +181,7 @@ PAGE_PROOF = {
     routes.ACCOUNT: ("#token-submit", "Create token"),
     routes.ADMIN_USERS: ("#users-table", MEMBER_EMAIL),
     routes.ADMIN_SETTINGS: ("#settings-table", "••••cdef"),
-    routes.ADMIN_STATUS: ("#status-database", "0001_initial"),
+    routes.ADMIN_STATUS: ("#status-database", "0002_session_delivered_at"),
 }
 
 

@@ -53,11 +53,11 @@ def any_url(request, tmp_path, data_dir):
 def test_upgrade_drift_downgrade_and_upgrade_again(any_url):
     migrate.upgrade(url=any_url)
     assert APP_TABLES <= table_names(any_url)
-    assert revision_of(any_url) == "0001_initial"
+    assert revision_of(any_url) == migrate.head_revision()
     assert migrate.drift(url=any_url) == []
 
     migrate.upgrade(url=any_url)  # already at head: a no-op
-    assert revision_of(any_url) == "0001_initial"
+    assert revision_of(any_url) == migrate.head_revision()
 
     migrate.downgrade(url=any_url)
     assert table_names(any_url) & APP_TABLES == set()
@@ -71,7 +71,7 @@ def test_upgrade_drift_downgrade_and_upgrade_again(any_url):
 
 def test_upgrade_without_url_uses_the_configured_database(db, data_dir):
     assert (data_dir / "llmcoder.db").is_file()
-    assert migrate.current_revision() == "0001_initial"
+    assert migrate.current_revision() == migrate.head_revision()
     assert migrate.drift() == []
     assert APP_TABLES <= table_names(db)
 
@@ -126,7 +126,7 @@ def test_the_app_works_on_postgresql(data_dir, pg_url, monkeypatch):
     reset_process_caches()
     assert get_engine().dialect.name == "postgresql"
     migrate.upgrade()
-    assert migrate.current_revision() == "0001_initial"
+    assert migrate.current_revision() == migrate.head_revision()
     assert migrate.drift() == []
 
     admin = users.create_first_admin(email="Admin@Example.com", password="postgres admin 1", display_name="Pat")
@@ -181,3 +181,35 @@ def test_migrating_and_checking_another_database_leaves_no_connection_open(data_
     finally:
         admin.dispose()
     assert open_connections == 0
+
+
+def column_names(url: str, table: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        return {column["name"] for column in inspect(engine).get_columns(table)}
+    finally:
+        engine.dispose()
+
+
+def test_each_migration_steps_up_and_down_with_data_kept(any_url):
+    """0002 adds auth_session.delivered_at; stepping over it keeps existing rows."""
+    migrate.upgrade("0001_initial", url=any_url)
+    assert "delivered_at" not in column_names(any_url, "auth_session")
+    engine = create_engine(any_url)
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO \"user\" (email, display_name, password_hash, role, is_active, failed_logins, "
+            "created_at, password_changed_at) VALUES ('keep@example.com', 'Keep', 'x', 'member', true, 0, "
+            "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+        conn.execute(text(
+            "INSERT INTO auth_session (user_id, token_hash, created_at, expires_at, last_seen_at, user_agent) "
+            "SELECT id, 'h', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, '' FROM \"user\""))
+    migrate.upgrade("0002_session_delivered_at", url=any_url)
+    assert "delivered_at" in column_names(any_url, "auth_session")
+    migrate.downgrade("0001_initial", url=any_url)
+    assert "delivered_at" not in column_names(any_url, "auth_session")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM auth_session")).scalar() == 1
+    engine.dispose()
+    migrate.upgrade(url=any_url)
+    assert revision_of(any_url) == migrate.head_revision() == "0002_session_delivered_at"

@@ -7,6 +7,7 @@ from starlette.testclient import TestClient
 
 from llmcoder_app.api import api
 from services.auth import api_tokens
+from services.db import migrate
 from tests.conftest import reset_process_caches
 
 
@@ -21,7 +22,7 @@ def test_health_reports_database_and_in_process_runner(client):
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
-    assert body["database"] == {"backend": "sqlite", "ok": True, "revision": "0001_initial", "error": ""}
+    assert body["database"] == {"backend": "sqlite", "ok": True, "revision": migrate.head_revision(), "error": ""}
     assert body["jobs"]["mode"] == "in-process"
     assert len(body["workers"]) == 1
 

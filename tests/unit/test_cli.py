@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, text
 from services import crypto, redaction, runtime_settings
 from services.auth import sessions, users
 from services.cli.commands import main
+from services.db import migrate
 from services.db import session_scope
 from services.db.models import JobRun
 from services.settings import reset_settings_cache
@@ -242,10 +243,10 @@ def test_usage_errors_exit_2_with_a_message(data_dir, capsys, argv, message):
 def test_db_upgrade_reports_the_revision(cli, data_dir):
     code, out, err = cli("db", "upgrade")
     assert code == 0, err
-    assert out.strip() == "Database at revision 0001_initial."
+    assert out.strip() == f"Database at revision {migrate.head_revision()}."
     assert (data_dir / "llmcoder.db").is_file()
     code, out, _ = cli("db", "upgrade")  # idempotent
-    assert code == 0 and "0001_initial" in out
+    assert code == 0 and migrate.head_revision() in out
 
 
 def test_jobs_list_runs_and_shows_jobs(cli, make_user):
@@ -277,7 +278,7 @@ def test_health_reports_ok_without_redis(cli):
     assert report["status"] == "ok"
     assert report["database"]["ok"] is True
     assert report["database"]["backend"] == "sqlite"
-    assert report["database"]["revision"] == "0001_initial"
+    assert report["database"]["revision"] == migrate.head_revision()
     assert report["jobs"]["mode"] == "in-process"
 
 

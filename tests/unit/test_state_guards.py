@@ -10,6 +10,7 @@ import os
 
 import pytest
 import reflex as rx
+from reflex.istate.data import RouterData
 
 import llmcoder_app.llmcoder_app  # noqa: F401  (registers every page and state)
 from services.auth import sessions
@@ -51,11 +52,12 @@ def _handlers() -> list[tuple[type[SessionState], str]]:
 
 
 def _instance(cls: type[SessionState], token: str) -> SessionState:
+    """A state as the app builds it for a websocket whose handshake carried this cookie."""
     os.environ.setdefault("PYTEST_CURRENT_TEST", "guards")
     root = rx.State(_reflex_internal_init=True)
-    state = root.get_substate(cls.get_full_name().split("."))
-    state.session_token = token
-    return state
+    cookie = f"theme=dark; {sessions.SESSION_COOKIE}={token}" if token else "theme=dark"
+    root.router = RouterData.from_router_data({"headers": {"cookie": cookie}})
+    return root.get_substate(cls.get_full_name().split("."))
 
 
 def _call(cls: type[SessionState], name: str, token: str):

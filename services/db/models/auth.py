@@ -41,6 +41,8 @@ class AuthSession(SQLModel, table=True):
     expires_at: datetime
     last_seen_at: datetime = Field(default_factory=utcnow)
     revoked_at: datetime | None = None
+    # When the browser received its HttpOnly cookie; a sign-in ticket works once.
+    delivered_at: datetime | None = None
     user_agent: str = Field(default="", max_length=400)
 
 
