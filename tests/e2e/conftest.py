@@ -80,8 +80,11 @@ class RunningApp:
                               capture_output=True, text=True, timeout=60)
 
 
-@pytest.fixture(scope="session")
-def app(tmp_path_factory) -> Iterator[RunningApp]:
+def _serve(tmp_path_factory, *extra_args: str) -> Iterator[RunningApp]:
+    """The README's run path on a free port with a private data dir; stopped afterwards.
+
+    Module-scoped users of this run one app at a time: every app builds into the same
+    .web directory, so two at once would overwrite each other's frontend."""
     reused = os.environ.get("E2E_BASE_URL")
     if reused:
         yield RunningApp(reused.rstrip("/"), Path(os.environ["E2E_DATA_DIR"]))
@@ -92,14 +95,15 @@ def app(tmp_path_factory) -> Iterator[RunningApp]:
     env.update(LLMCODER_DATA_DIR=str(data_dir), LLMCODER_FRONTEND_PORT=str(port), LLMCODER_BACKEND_PORT=str(port),
                REFLEX_USE_NPM="1")
     ARTIFACTS.mkdir(exist_ok=True)
-    log_path = ARTIFACTS / "e2e-app.log"
+    label = "-".join(arg.strip("-") for arg in extra_args) or "default"
+    log_path = ARTIFACTS / f"e2e-app-{label}.log"
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "services.cli", "serve", "--env", "prod"], cwd=REPO_ROOT,
-                                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen([sys.executable, "-m", "services.cli", "serve", "--env", "prod", *extra_args],
+                                cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base_url = f"http://localhost:{port}"
     try:
         seconds = _wait_until_up(base_url, proc, log_path)
-        (ARTIFACTS / "e2e-startup.json").write_text(json.dumps({"seconds_to_first_page": round(seconds, 1)}))
+        (ARTIFACTS / f"e2e-startup-{label}.json").write_text(json.dumps({"seconds_to_first_page": round(seconds, 1)}))
         yield RunningApp(base_url, data_dir)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -107,6 +111,18 @@ def app(tmp_path_factory) -> Iterator[RunningApp]:
             proc.wait(30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory) -> Iterator[RunningApp]:
+    """The default start: a private redis-server and an RQ worker pool."""
+    yield from _serve(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def inprocess_app(tmp_path_factory) -> Iterator[RunningApp]:
+    """A machine without Redis: jobs run on threads inside the app."""
+    yield from _serve(tmp_path_factory, "--no-redis")
 
 
 @pytest.fixture(scope="session")
