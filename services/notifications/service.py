@@ -25,7 +25,14 @@ class NotificationView:
     read: bool
 
 
+MAX_KIND, MAX_LINK = 40, 400  # the column sizes
+
+
 def notify(user_id: int, title: str, *, body: str = "", kind: str = "info", link: str = "") -> int:
+    """Stores the notification and fans it out. Long titles are shortened for display; a cut
+    link or kind would be wrong, so those are refused (callers are features, not users)."""
+    if len(kind) > MAX_KIND or len(link) > MAX_LINK:
+        raise ValueError(f"Notification kind must be at most {MAX_KIND} and link at most {MAX_LINK} characters.")
     with session_scope() as session:
         row = Notification(user_id=user_id, title=title[:200], body=body, kind=kind, link=link)
         session.add(row)

@@ -194,3 +194,11 @@ def test_notification_for_a_missing_user_is_not_stored_nor_sent(db):
     assert rec.delivered == []
     with session_scope() as session:
         assert session.exec(select(Notification)).all() == []
+
+
+@pytest.mark.parametrize("field", ["kind", "link"])
+def test_oversized_kind_or_link_is_refused_and_nothing_stored(make_user, field):
+    user = make_user("long@example.com")
+    with pytest.raises(ValueError, match="at most"):
+        notes.notify(user.id, "Hi", **{field: "x" * 401})
+    assert notes.recent(user.id) == []
