@@ -37,7 +37,6 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Status", ADMIN_STATUS, "activity", admin_only=True),
 )
 
-PUBLIC_ROUTES = (SETUP, LOGIN)
 ALL_ROUTES = (SETUP, LOGIN, *(item.route for item in NAV))
 
 

@@ -52,10 +52,6 @@ class BootstrapSettings(BaseSettings):
         return f"sqlite:///{self.data_dir / 'llmcoder.db'}"
 
     @property
-    def backend_url(self) -> str:
-        return f"http://localhost:{self.backend_port}"
-
-    @property
     def exports_dir(self) -> Path:
         return self.data_dir / "exports"
 

@@ -21,7 +21,7 @@ def _stat(label: str, value, href: str, element_id: str) -> rx.Component:
 @app_shell("Home")
 def home_page() -> rx.Component:
     return rx.vstack(
-        rx.heading(f"Hello, ", ShellState.user_name, size="5", id="home-greeting"),
+        rx.heading("Hello, ", ShellState.user_name, size="5", id="home-greeting"),
         rx.text("Your self-hosted AI work hub. More sections arrive as they are built: inbox, JIRA board, "
                 "doc Q&A and the LLM admin portal."),
         rx.grid(

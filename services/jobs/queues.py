@@ -8,7 +8,6 @@ from redis import Redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from services.settings import get_settings
 
 QUEUE_NAMES = ("high", "default", "low")
 
@@ -16,11 +15,6 @@ QUEUE_NAMES = ("high", "default", "low")
 @lru_cache(maxsize=4)
 def redis_for(url: str) -> Redis:
     return Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10)
-
-
-def redis_connection() -> Redis | None:
-    url = get_settings().redis_url
-    return redis_for(url) if url else None
 
 
 def queue(name: str, connection: Redis) -> Queue:

@@ -40,11 +40,6 @@ def get(name: str) -> JobType:
         raise KeyError(f"Unknown job type {name!r}") from None
 
 
-def all_types() -> list[JobType]:
-    load_all()
-    return list(_types.values())
-
-
 def load_all() -> None:
     """Import the modules that register jobs (workers start with an empty registry)."""
     import services.jobs.diagnostics  # noqa: F401

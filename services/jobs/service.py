@@ -144,7 +144,7 @@ def cancel(user: AuthedUser, job_id: str) -> None:
     """A queued job is cancelled at once; a running one stops at its next progress update."""
     active = (JobStatus.queued.value, JobStatus.running.value)
     with session_scope() as session:
-        row = _owned(session, user, job_id)
+        _owned(session, user, job_id)  # refuses other users' jobs
         # Conditional UPDATEs, not read-then-write: a worker claiming the job (queued ->
         # running, see execute.run_job) at the same moment must not be overwritten.
         flagged = session.exec(
