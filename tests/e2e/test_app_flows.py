@@ -9,6 +9,8 @@ from __future__ import annotations
 import io
 import json
 import re
+import urllib.error
+import urllib.request
 import zipfile
 
 import pytest
@@ -129,6 +131,35 @@ def test_repeated_failures_lock_the_account_until_an_admin_resets_it(app: Runnin
     _home(page, app)
 
 
+def test_admin_disables_enables_and_changes_roles(app: RunningApp, page: Page):
+    sign_in(page, app.url, ADMIN_EMAIL, ADMIN_PASSWORD)
+    _home(page, app)
+    page.goto(app.url + routes.ADMIN_USERS)
+    row = page.locator(".user-row", has_text=LOCKED_EMAIL)
+    row.get_by_role("button", name="Disable").click()
+    expect(page.locator("#users-notice")).to_contain_text("Account disabled.")
+    expect(row).to_contain_text("disabled")
+
+    other = page.context.browser.new_context().new_page()
+    sign_in(other, app.url, LOCKED_EMAIL, "fresh password 22")
+    expect(other.locator("#login-error")).to_have_text("Wrong email or password.")
+
+    row.get_by_role("button", name="Enable").click()
+    expect(page.locator("#users-notice")).to_contain_text("Account enabled.")
+    row.get_by_role("combobox").click()
+    page.get_by_role("option", name="admin").click()
+    expect(page.locator("#users-notice")).to_contain_text("Role changed to admin.")
+
+    sign_in(other, app.url, LOCKED_EMAIL, "fresh password 22")
+    other.wait_for_url(f"{app.url}/")
+    expect(other.locator("#sidebar")).to_contain_text("Users")
+    other.context.close()
+
+    row.get_by_role("combobox").click()
+    page.get_by_role("option", name="member").click()
+    expect(page.locator("#users-notice")).to_contain_text("Role changed to member.")
+
+
 def test_export_job_shows_live_progress_and_downloads(app: RunningApp, page: Page):
     sign_in(page, app.url, MEMBER_EMAIL, MEMBER_PASSWORD)
     _home(page, app)
@@ -224,3 +255,42 @@ def test_sign_out_ends_the_session(app: RunningApp, page: Page):
     page.wait_for_url(re.compile(r".*/login/?$"))
     page.goto(app.url + routes.JOBS)
     page.wait_for_url(re.compile(r".*/login/?$"))
+
+
+def test_api_tokens_and_password_change_on_the_account_page(app: RunningApp, page: Page):
+    sign_in(page, app.url, MEMBER_EMAIL, MEMBER_PASSWORD)
+    _home(page, app)
+    page.locator("#nav-account").click()
+    page.locator("#token-name").fill("laptop capture agent")
+    page.locator("#token-submit").click()
+    token = page.locator("#new-token").inner_text()
+    assert token.startswith("llmc_")
+    me = urllib.request.Request(f"{app.url}/api/me", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(me, timeout=10) as response:
+        assert json.load(response)["email"] == MEMBER_EMAIL
+    page.get_by_role("button", name="Revoke").click()
+    expect(page.get_by_text("revoked")).to_be_visible()
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(me, timeout=10)
+    assert refused.value.code == 401
+    screenshot(page, "account-tokens")
+
+    page.locator("#pw-current").fill("not my password")
+    page.locator("#pw-new").fill("member password 2")
+    page.locator("#pw-confirm").fill("member password 2")
+    page.locator("#pw-submit").click()
+    expect(page.locator("#password-error")).to_contain_text("current password is wrong")
+    page.locator("#pw-current").fill(MEMBER_PASSWORD)
+    page.locator("#pw-new").fill("member password 2")
+    page.locator("#pw-confirm").fill("member password 2")
+    page.locator("#pw-submit").click()
+    expect(page.locator("#password-done")).to_contain_text("Password changed")
+    # Still signed in here; the new password works elsewhere, the old one does not.
+    page.reload()
+    expect(page.locator("#page-title")).to_have_text("Account")
+    other = page.context.browser.new_context().new_page()
+    sign_in(other, app.url, MEMBER_EMAIL, MEMBER_PASSWORD)
+    expect(other.locator("#login-error")).to_have_text("Wrong email or password.")
+    sign_in(other, app.url, MEMBER_EMAIL, "member password 2")
+    other.wait_for_url(f"{app.url}/")
+    other.context.close()
