@@ -171,7 +171,7 @@ def test_export_job_shows_live_progress_and_downloads(app: RunningApp, page: Pag
     expect(row.locator(".job-status")).to_have_text("succeeded", timeout=60_000)
     expect(row.locator(".job-progress")).to_have_text("100%")
     expect(page.locator("#bell-count")).to_have_text("1", timeout=15_000)
-    screenshot(page, "jobs")
+    screenshot(page, "jobs-with-export")
     with page.expect_download() as download_info:
         row.locator(".job-download").click()
     download = download_info.value
