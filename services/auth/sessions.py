@@ -122,11 +122,16 @@ def resolve(token: str | None) -> AuthedUser | None:
         return None
     now = utcnow()
     with session_scope() as session:
-        row = session.exec(select(AuthSession).where(AuthSession.token_hash == tokens.digest(token))).first()
-        if row is None or row.revoked_at is not None or row.expires_at <= now:
+        # One round trip per event: this runs before every handler.
+        found = session.exec(
+            select(AuthSession, User)
+            .join(User, User.id == AuthSession.user_id)
+            .where(AuthSession.token_hash == tokens.digest(token))
+        ).first()
+        if found is None:
             return None
-        user = session.get(User, row.user_id)
-        if user is None or not user.is_active:
+        row, user = found
+        if row.revoked_at is not None or row.expires_at <= now or not user.is_active:
             return None
         # Touch at most once a minute: a write per event would serialise SQLite.
         if (now - row.last_seen_at).total_seconds() > 60:
