@@ -8,7 +8,9 @@ Secret values are encrypted at rest and registered with the log redactor.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from dotenv import dotenv_values
@@ -28,7 +30,7 @@ class SettingSpec:
     group: str
     secret: bool = False
     default: str = ""
-    kind: str = "text"  # text | int
+    kind: str = "text"  # text | int | decimal | bool | levels | allocations
     help: str = ""
     minimum: int = 0
 
@@ -57,8 +59,85 @@ KNOWN: tuple[SettingSpec, ...] = (
         "jobs.export_keep_days", "Keep data exports for (days)", "Limits", default="7", kind="int", minimum=1,
         help="Older export files are deleted when the user starts a new export.",
     ),
+    SettingSpec(
+        "llm.monthly_budget_usd", "Monthly LLM budget (USD)", "LLM budget", default="1000", kind="decimal",
+        help="Provider calls are refused once the month's spending would pass this amount.",
+    ),
+    SettingSpec(
+        "llm.feature_allocations", "Budget per feature (USD)", "LLM budget", kind="allocations",
+        help="Optional caps inside the monthly budget, e.g. 'inbox=200, docs=100'.",
+    ),
+    SettingSpec(
+        "llm.daily_call_limit", "Daily provider call limit", "LLM budget", default="0", kind="int",
+        help="0 means no limit.",
+    ),
+    SettingSpec(
+        "llm.daily_cost_alert_usd", "Daily cost alert (USD)", "LLM budget", default="0", kind="decimal",
+        help="Admins are notified once a day when the day's spending passes this; 0 turns it off.",
+    ),
+    SettingSpec(
+        "llm.alert_levels", "Budget alert levels (%)", "LLM budget", default="50,70,80,90,95,99,100",
+        kind="levels", help="Each level notifies the admins once per month.",
+    ),
+    SettingSpec(
+        "llm.fallback_input_price", "Price of unpriced models, input (USD per 1M tokens)", "LLM budget",
+        default="15", kind="decimal",
+        help="Charged when a model has no known price, so an unpriced call never counts as free.",
+    ),
+    SettingSpec(
+        "llm.fallback_output_price", "Price of unpriced models, output (USD per 1M tokens)", "LLM budget",
+        default="75", kind="decimal",
+    ),
+    SettingSpec("llm.attempts_per_provider", "Attempts per provider", "LLM gateway", default="3", kind="int",
+                minimum=1),
+    SettingSpec(
+        "llm.backoff_base_seconds", "Retry backoff base (seconds)", "LLM gateway", default="2", kind="decimal",
+        help="Waits are base, 2x base, 4x base ... with jitter; a provider's Retry-After wins when longer.",
+    ),
+    SettingSpec("llm.max_backoff_seconds", "Longest retry wait (seconds)", "LLM gateway", default="60",
+                kind="decimal"),
+    SettingSpec("llm.timeout_seconds", "Provider timeout (seconds)", "LLM gateway", default="120", kind="int",
+                minimum=1),
+    SettingSpec(
+        "llm.cooldown_after_failures", "Failed requests before a provider cools down", "LLM gateway",
+        default="3", kind="int", minimum=1,
+    ),
+    SettingSpec("llm.cooldown_seconds", "Provider cool-down (seconds)", "LLM gateway", default="300", kind="int"),
+    SettingSpec("llm.cache_enabled", "Response cache", "LLM gateway", default="true", kind="bool"),
+    SettingSpec("llm.cache_ttl_days", "Cache lifetime (days)", "LLM gateway", default="90", kind="int", minimum=1),
+    SettingSpec(
+        "llm.cache_off_features", "Features that never use the cache", "LLM gateway",
+        help="Comma-separated feature names, e.g. 'turbo'.",
+    ),
+    SettingSpec(
+        "llm.log_retention_days", "Keep prompts and responses for (days)", "LLM gateway", default="90",
+        kind="int", minimum=1, help="Older call logs keep their tokens and costs; their texts are deleted.",
+    ),
+    SettingSpec(
+        "llm.dry_run", "Dry run (no provider calls)", "LLM gateway", default="false", kind="bool",
+        help="Every call returns a labelled dry-run result without contacting a provider.",
+    ),
+    SettingSpec(
+        "llm.plugins", "Prompt plugins", "LLM gateway", default="redact_pii",
+        help="Comma-separated plugin names, applied in order.",
+    ),
+    SettingSpec(
+        "llm.redact", "Redact before sending", "LLM gateway", default="emails,phones,api_keys",
+        help="What the redact_pii plugin removes from prompts: emails, phones, api_keys.",
+    ),
 )
 _BY_KEY = {spec.key: spec for spec in KNOWN}
+# Called after any change, so caches of settings in this process drop at once.
+_listeners: list[Callable[[], None]] = []
+
+
+def on_change(listener: Callable[[], None]) -> None:
+    _listeners.append(listener)
+
+
+def _changed() -> None:
+    for listener in _listeners:
+        listener()
 _KEY_RE = re.compile(r"^[a-z0-9_][a-z0-9_.\-]{0,119}$")
 _SECRET_WORDS = ("key", "secret", "token", "password", "passwd", "credential")
 
@@ -107,7 +186,53 @@ def normalise_key(key: str) -> str:
     return key
 
 
+def parse_decimal(label: str, value: str) -> Decimal:
+    try:
+        number = Decimal(value.strip())
+    except InvalidOperation:
+        raise ValidationError(f"{label} must be a number, not {value!r}.") from None
+    if not number.is_finite() or number < 0:
+        raise ValidationError(f"{label} must be zero or more.")
+    return number
+
+
+def parse_bool(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def parse_levels(label: str, value: str) -> list[int]:
+    """'50, 70,100' -> [50, 70, 100]: whole percentages from 1 to 100, sorted, unique."""
+    try:
+        levels = sorted({int(part) for part in value.split(",") if part.strip()})
+    except ValueError:
+        raise ValidationError(f"{label} must be whole percentages separated by commas.") from None
+    if any(level < 1 or level > 100 for level in levels):
+        raise ValidationError(f"{label} must be between 1 and 100.")
+    return levels
+
+
+def parse_allocations(label: str, value: str) -> dict[str, Decimal]:
+    """'inbox=200, docs=100' -> {'inbox': 200, 'docs': 100}."""
+    allocations: dict[str, Decimal] = {}
+    for part in value.split(","):
+        if not part.strip():
+            continue
+        name, sep, amount = part.partition("=")
+        if not sep or not name.strip():
+            raise ValidationError(f"{label}: write each entry as feature=USD, not {part.strip()!r}.")
+        allocations[name.strip()] = parse_decimal(f"{label} ({name.strip()})", amount)
+    return allocations
+
+
 def _validate(spec: SettingSpec, value: str) -> str:
+    if spec.kind == "decimal":
+        return str(parse_decimal(spec.label, value))
+    if spec.kind == "bool":
+        return "true" if parse_bool(value) else "false"
+    if spec.kind == "levels":
+        return ",".join(str(level) for level in parse_levels(spec.label, value))
+    if spec.kind == "allocations":
+        return ", ".join(f"{k}={v}" for k, v in parse_allocations(spec.label, value).items())
     if spec.kind == "int":
         try:
             number = int(value.strip())
@@ -133,6 +258,38 @@ def get(key: str) -> str:
     return row.value
 
 
+def get_many(prefix: str) -> dict[str, str]:
+    """Every setting under a prefix, defaults included, in one query: hot paths such as
+    the LLM gateway read their whole configuration per call without N round trips."""
+    values = {spec.key: spec.default for spec in KNOWN if spec.key.startswith(prefix)}
+    with session_scope() as session:
+        rows = session.exec(select(Setting).where(Setting.key.startswith(prefix))).all()  # type: ignore[attr-defined]
+    values.update(_decoded(rows))
+    return values
+
+
+def get_values(keys: Iterable[str]) -> dict[str, str]:
+    """Several named settings in one query (defaults for the unset ones)."""
+    wanted = {normalise_key(key) for key in keys}
+    values = {key: spec_for(key).default for key in wanted}
+    if wanted:
+        with session_scope() as session:
+            rows = session.exec(select(Setting).where(Setting.key.in_(wanted))).all()  # type: ignore[attr-defined]
+        values.update(_decoded(rows))
+    return values
+
+
+def _decoded(rows: Iterable[Setting]) -> dict[str, str]:
+    values = {}
+    for row in rows:
+        if row.is_secret:
+            values[row.key] = crypto.decrypt(row.value)
+            redaction.register(values[row.key])
+        else:
+            values[row.key] = row.value
+    return values
+
+
 def get_int(key: str) -> int:
     return int(get(key) or spec_for(key).default or 0)
 
@@ -150,6 +307,7 @@ def set_value(key: str, value: str, *, updated_by: int | None = None) -> Setting
         session.add(row)
     if spec.secret:
         redaction.register(value)
+    _changed()
     return _view(spec, value, True)
 
 
@@ -158,6 +316,7 @@ def unset(key: str) -> None:
         row = session.get(Setting, normalise_key(key))
         if row is not None:
             session.delete(row)
+    _changed()
 
 
 UNREADABLE = (

@@ -14,6 +14,8 @@ from services import crypto, redaction
 from services.db import engine as db_engine
 from services.db import migrate
 from services.jobs import queues, runners
+from services.llm import budget
+from services.llm import config as llm_config
 from services.settings import reset_settings_cache
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -36,6 +38,8 @@ def reset_process_caches() -> None:
     crypto.reset_key_cache()
     runners.reset_runner()
     queues.redis_for.cache_clear()
+    llm_config.clear_caches()
+    budget.forget_fired_alerts()
 
 
 @pytest.fixture
@@ -115,3 +119,28 @@ def _clean_redactor():
     """Secrets registered by one test must not mask another test's output."""
     yield
     redaction._secrets.clear()
+
+
+@pytest.fixture(scope="session")
+def fake_llm_server() -> Iterator:
+    from tests.fakes.llm_providers import FakeLLMServer
+
+    with FakeLLMServer() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_llm(fake_llm_server, db) -> Iterator:
+    """The fake providers, emptied, and a gateway with no providers yet, short timeouts and
+    test-sized backoff (base 10 ms). Add providers with tests.llm_support.add_provider."""
+    from services import runtime_settings
+    from services.llm import providers
+
+    fake_llm_server.reset()
+    for deployment in providers.chain():
+        providers.remove(deployment.name)
+    for key, value in (("llm.backoff_base_seconds", "0.01"), ("llm.max_backoff_seconds", "2"),
+                       ("llm.timeout_seconds", "5")):
+        runtime_settings.set_value(key, value)
+    yield fake_llm_server
+    fake_llm_server.reset()

@@ -129,6 +129,13 @@ def _active_admins(session: Session) -> int:
     return session.exec(query).one()
 
 
+def active_admin_ids() -> list[int]:
+    """Who hears about system-wide events such as budget alerts."""
+    with session_scope() as session:
+        query = select(User.id).where(User.role == Role.admin.value, User.is_active).order_by(User.id)
+        return [user_id for user_id in session.exec(query).all() if user_id is not None]
+
+
 def _revoke_sessions(session: Session, user_id: int, keep_hash: str | None = None) -> None:
     now = utcnow()
     for row in session.exec(

@@ -44,3 +44,4 @@ def load_all() -> None:
     """Import the modules that register jobs (workers start with an empty registry)."""
     import services.jobs.diagnostics  # noqa: F401
     import services.jobs.export  # noqa: F401
+    import services.llm.maintenance  # noqa: F401

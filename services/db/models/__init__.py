@@ -2,6 +2,19 @@
 
 from services.db.models.auth import ApiToken, AuthSession, Role, User
 from services.db.models.jobs import JobRun, JobStatus
+from services.db.models.llm import (
+    LLMBudgetAlert,
+    LLMBudgetFeature,
+    LLMBudgetMonth,
+    LLMCacheEntry,
+    LLMCall,
+    LLMDailyUsage,
+    LLMDeployment,
+    LLMFailureReport,
+    LLMFeedback,
+    LLMReservation,
+    PromptTemplateVersion,
+)
 from services.db.models.notifications import Notification
 from services.db.models.settings import Setting
 
@@ -10,6 +23,17 @@ __all__ = [
     "AuthSession",
     "JobRun",
     "JobStatus",
+    "LLMBudgetAlert",
+    "LLMBudgetFeature",
+    "LLMBudgetMonth",
+    "LLMCacheEntry",
+    "LLMCall",
+    "LLMDailyUsage",
+    "LLMDeployment",
+    "LLMFailureReport",
+    "LLMFeedback",
+    "LLMReservation",
+    "PromptTemplateVersion",
     "Notification",
     "Role",
     "Setting",

@@ -1,0 +1,1 @@
+"""The LLM gateway and what it keeps: providers, budget, costs, cache, call log, prompts."""

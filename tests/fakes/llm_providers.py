@@ -1,0 +1,475 @@
+"""Fake OpenAI, Anthropic and Gemini HTTP servers, so gateway tests exercise real litellm over HTTP.
+
+One ``FakeLLMServer`` speaks all three dialects on one port; the request path picks the dialect.
+Pass ``fake.api_base(dialect)`` as litellm's ``api_base=``; litellm 1.106.2 appends:
+
+* ``"openai"``    -> ``http://127.0.0.1:PORT/v1``; model ``openai/<name>`` POSTs ``/v1/chat/completions``.
+* ``"anthropic"`` -> ``http://127.0.0.1:PORT``; model ``anthropic/<name>`` POSTs ``/v1/messages``
+  (litellm adds the ``/v1``: an api_base ending in ``/v1`` would hit ``/v1/v1/messages``).
+* ``"gemini"``    -> ``http://127.0.0.1:PORT/v1beta``; model ``gemini/<name>`` POSTs
+  ``/v1beta/models/<name>:generateContent`` or ``...:streamGenerateContent?alt=sse`` (litellm adds
+  no version segment, so ``/v1beta`` is in the api_base to mirror Google's real URL layout).
+
+Routing looks only at the path's ending, so other prefixes work too. Models are keyed by the name
+the provider sees (``"m1"`` for ``openai/m1``): the body's ``model`` for OpenAI/Anthropic, the URL
+for Gemini. Token counts in ``ok()`` use OpenAI's meaning (prompt includes cached tokens,
+completion includes reasoning tokens) and are translated into each vendor's own usage fields.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import socket
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Literal
+
+Dialect = Literal["openai", "anthropic", "gemini"]
+
+
+@dataclass(frozen=True)
+class Ok:
+    """A successful answer. ``None`` counts are derived deterministically from the request/text."""
+
+    text: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Error:
+    """An HTTP error with the vendor's error body; ``retry_after`` (seconds) adds a Retry-After header."""
+
+    status: int
+    retry_after: float | None = None
+    message: str | None = None  # None: the vendor-typical wording for this status
+
+
+@dataclass(frozen=True)
+class Hang:
+    """Wait ``seconds`` before answering with ``then`` (to trip client timeouts); ``stop()`` cuts it short."""
+
+    seconds: float
+    then: Ok | Error = Ok()
+
+
+Behaviour = Ok | Error | Hang
+ok = Ok
+error = Error
+hang = Hang
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the fake received it; ``at`` is ``time.monotonic()`` on arrival."""
+
+    dialect: Dialect
+    model: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    streamed: bool
+    at: float = field(compare=False)
+
+
+_GEMINI_PATH = re.compile(r"/models/(?P<model>[^/:]+):(?P<action>generateContent|streamGenerateContent)$")
+
+# litellm classifies some errors by message text: an OpenAI 401 becomes AuthenticationError only if it
+# says "Incorrect API key provided" (as OpenAI's does), otherwise BadRequestError. So default to real wording.
+_DEFAULT_MESSAGES = {
+    401: "Incorrect API key provided: fake-key. You can find your API key at https://platform.openai.com/account/api-keys.",
+    429: "Rate limit reached for requests. Please try again later.",
+    500: "The server had an error while processing your request. Sorry about that!",
+    503: "The service is temporarily unavailable.",
+}
+_OPENAI_ERRORS = {
+    400: ("invalid_request_error", "invalid_request"),
+    401: ("invalid_request_error", "invalid_api_key"),
+    403: ("invalid_request_error", "permission_denied"),
+    404: ("invalid_request_error", "model_not_found"),
+    429: ("requests", "rate_limit_exceeded"),
+}
+_ANTHROPIC_ERRORS = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    529: "overloaded_error",
+}
+_GEMINI_STATUSES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+
+def refused_url() -> str:
+    """An ``http://127.0.0.1:PORT`` that nothing listens on, for connection-refused tests."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def _words(node: Any) -> int:
+    """Whitespace-separated words in message text, whichever vendor shape carries it."""
+    if isinstance(node, str):
+        return len(node.split())
+    if isinstance(node, list):
+        return sum(_words(item) for item in node)
+    if isinstance(node, dict):
+        return sum(_words(node[key]) for key in ("content", "text", "parts") if key in node)
+    return 0
+
+
+def _pieces(text: str) -> list[str]:
+    """Split text into word-sized stream chunks that join back to exactly ``text``."""
+    return [piece for piece in re.split(r"(?<=\s)(?=\S)", text) if piece]
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """An ``Ok`` with every default resolved for one request."""
+
+    text: str
+    prompt: int
+    completion: int
+    cached: int
+    reasoning: int
+
+    @classmethod
+    def resolve(cls, behaviour: Ok, model: str, body: Any) -> _Answer:
+        text = f"Answer from {model}" if behaviour.text is None else behaviour.text
+        prompt = behaviour.prompt_tokens
+        if prompt is None:
+            prompt = 3 + sum(_words(body.get(key)) for key in ("messages", "system", "contents", "systemInstruction"))
+        completion = behaviour.completion_tokens
+        if completion is None:
+            completion = len(text.split()) + behaviour.reasoning_tokens
+        return cls(text, prompt, completion, behaviour.cached_tokens, behaviour.reasoning_tokens)
+
+
+def _sse(events: list[tuple[str | None, Any]]) -> bytes:
+    """Server-sent events; a ``None`` event name writes a bare ``data:`` line."""
+    out = []
+    for name, data in events:
+        payload = data if isinstance(data, str) else json.dumps(data)
+        out.append((f"event: {name}\n" if name else "") + f"data: {payload}\n\n")
+    return "".join(out).encode()
+
+
+def _openai_usage(a: _Answer) -> dict[str, Any]:
+    return {
+        "prompt_tokens": a.prompt,
+        "completion_tokens": a.completion,
+        "total_tokens": a.prompt + a.completion,
+        "prompt_tokens_details": {"cached_tokens": a.cached},
+        "completion_tokens_details": {"reasoning_tokens": a.reasoning},
+    }
+
+
+def _openai_ok(model: str, a: _Answer, rid: str, body: Any, stream: bool) -> bytes:
+    created = int(time.time())
+    if not stream:
+        return json.dumps(
+            {
+                "id": rid,
+                "object": "chat.completion",
+                "created": created,
+                "model": model,
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": a.text}, "finish_reason": "stop"}
+                ],
+                "usage": _openai_usage(a),
+            }
+        ).encode()
+    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    base = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": model}
+    deltas = [{"role": "assistant", "content": ""}] + [{"content": p} for p in _pieces(a.text)]
+    chunks = [{**base, "choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas]
+    chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    if include_usage:
+        chunks = [{**c, "usage": None} for c in chunks] + [{**base, "choices": [], "usage": _openai_usage(a)}]
+    return _sse([(None, c) for c in chunks] + [(None, "[DONE]")])
+
+
+def _anthropic_usage(a: _Answer, output_tokens: int) -> dict[str, Any]:
+    usage: dict[str, Any] = {
+        "input_tokens": a.prompt - a.cached,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": a.cached,
+        "output_tokens": output_tokens,
+    }
+    if a.reasoning:
+        usage["output_tokens_details"] = {"thinking_tokens": a.reasoning}
+    return usage
+
+
+def _anthropic_ok(model: str, a: _Answer, rid: str, stream: bool) -> bytes:
+    message = {"id": rid, "type": "message", "role": "assistant", "model": model, "stop_sequence": None}
+    if not stream:
+        return json.dumps(
+            {
+                **message,
+                "content": [{"type": "text", "text": a.text}],
+                "stop_reason": "end_turn",
+                "usage": _anthropic_usage(a, a.completion),
+            }
+        ).encode()
+    start_usage = {k: v for k, v in _anthropic_usage(a, 1).items() if k != "output_tokens_details"}
+    delta_usage = {"output_tokens": a.completion}
+    if a.reasoning:
+        delta_usage["output_tokens_details"] = {"thinking_tokens": a.reasoning}
+    events: list[tuple[str | None, Any]] = [
+        ("message_start", {"type": "message_start", "message": {**message, "content": [], "stop_reason": None, "usage": start_usage}}),
+        ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ("ping", {"type": "ping"}),
+    ]
+    events += [
+        ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}})
+        for p in _pieces(a.text)
+    ]
+    events += [
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": delta_usage}),
+        ("message_stop", {"type": "message_stop"}),
+    ]
+    return _sse(events)
+
+
+def _gemini_usage(a: _Answer) -> dict[str, Any]:
+    """Gemini counts thoughts outside candidates and, like its real API, omits zero counts."""
+    usage = {
+        "promptTokenCount": a.prompt,
+        "candidatesTokenCount": a.completion - a.reasoning,
+        "totalTokenCount": a.prompt + a.completion,
+    }
+    if a.cached:
+        usage["cachedContentTokenCount"] = a.cached
+    if a.reasoning:
+        usage["thoughtsTokenCount"] = a.reasoning
+    return usage
+
+
+def _gemini_ok(model: str, a: _Answer, rid: str, stream: bool) -> bytes:
+    def candidate(text: str, finished: bool) -> dict[str, Any]:
+        cand: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}
+        if finished:
+            cand["finishReason"] = "STOP"
+        return cand
+
+    if not stream:
+        return json.dumps(
+            {"candidates": [candidate(a.text, True)], "usageMetadata": _gemini_usage(a), "modelVersion": model, "responseId": rid}
+        ).encode()
+    pieces = _pieces(a.text) or [""]
+    chunks = [
+        {"candidates": [candidate(p, False)], "modelVersion": model, "responseId": rid} for p in pieces[:-1]
+    ]
+    chunks.append(
+        {"candidates": [candidate(pieces[-1], True)], "usageMetadata": _gemini_usage(a), "modelVersion": model, "responseId": rid}
+    )
+    return _sse([(None, c) for c in chunks])
+
+
+def _error_body(dialect: Dialect, err: Error) -> bytes:
+    message = err.message or _DEFAULT_MESSAGES.get(err.status, f"Scripted HTTP {err.status} from the fake provider")
+    if dialect == "openai":
+        kind, code = _OPENAI_ERRORS.get(err.status, ("server_error", None))
+        body: dict[str, Any] = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    elif dialect == "anthropic":
+        body = {"type": "error", "error": {"type": _ANTHROPIC_ERRORS.get(err.status, "api_error"), "message": message}}
+    else:
+        body = {"error": {"code": err.status, "message": message, "status": _GEMINI_STATUSES.get(err.status, "UNKNOWN")}}
+    return json.dumps(body).encode()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """HTTP/1.1 keep-alive with Content-Length on every reply, so 1,000 calls reuse connections."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes; Nagle would add ~40 ms each
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.fake._track(self.connection, add=True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.fake._track(self.connection, add=False)
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            self.server.fake._serve(self, json.loads(raw) if raw else {})
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up (e.g. its timeout fired); nothing to answer
+
+    def reply(self, status: int, body: bytes, content_type: str, extra: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent: a benchmark's 1,000 access-log lines would only bury test output."""
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False  # server_close() must not join keep-alive or hanging handler threads
+    request_queue_size = 1024  # the default listen backlog of 5 resets bursts of concurrent connects
+    fake: FakeLLMServer
+
+
+class FakeLLMServer:
+    """Scriptable OpenAI/Anthropic/Gemini endpoint on 127.0.0.1; see the module docstring for api_base."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._scripts: dict[str, deque[Behaviour]] = {}
+        self._defaults: dict[str, Behaviour] = {}
+        self._requests: list[RecordedRequest] = []
+        self._connections: set[socket.socket] = set()
+        self._ids = itertools.count(1)
+        self._stopping = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> FakeLLMServer:
+        server = _Server(("127.0.0.1", 0), _Handler)
+        server.fake = self
+        self._stopping.clear()
+        self._server = server
+        # A short poll interval, because shutdown() waits up to one interval (0.5 s by default).
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-llm-server", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop at once: wakes hanging handlers and closes kept-alive connections so none is served later."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._stopping.set()
+        server.shutdown()
+        server.server_close()
+        with self._lock:
+            connections = list(self._connections)
+        for conn in connections:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if self._thread is not None:
+            self._thread.join()
+
+    def __enter__(self) -> FakeLLMServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("FakeLLMServer is not running")
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def api_base(self, dialect: Dialect) -> str:
+        """What to pass as litellm ``api_base=`` for ``<dialect>/<model>``."""
+        suffix = {"openai": "/v1", "anthropic": "", "gemini": "/v1beta"}[dialect]
+        return self.url + suffix
+
+    def script(self, model: str, *behaviours: Behaviour) -> None:
+        """Queue behaviours for ``model``; each request consumes one."""
+        with self._lock:
+            self._scripts.setdefault(model, deque()).extend(behaviours)
+
+    def default(self, model: str, behaviour: Behaviour) -> None:
+        """What ``model`` does once its script is used up (instead of a default ``ok()``)."""
+        with self._lock:
+            self._defaults[model] = behaviour
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def count(self, model: str | None = None) -> int:
+        with self._lock:
+            return sum(1 for r in self._requests if model is None or r.model == model)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._scripts.clear()
+            self._defaults.clear()
+            self._requests.clear()
+
+    def _track(self, conn: socket.socket, add: bool) -> None:
+        with self._lock:
+            if add:
+                self._connections.add(conn)
+            else:
+                self._connections.discard(conn)
+
+    def _serve(self, handler: _Handler, body: Any) -> None:
+        at = time.monotonic()
+        path = handler.path.split("?", 1)[0]
+        gemini = _GEMINI_PATH.search(path)
+        dialect: Dialect
+        if gemini:
+            dialect, model, streamed = "gemini", gemini["model"], gemini["action"] == "streamGenerateContent"
+        elif path.endswith("/chat/completions"):
+            dialect, model, streamed = "openai", str(body.get("model", "")), body.get("stream") is True
+        elif path.endswith("/messages"):
+            dialect, model, streamed = "anthropic", str(body.get("model", "")), body.get("stream") is True
+        else:
+            handler.reply(404, _error_body("openai", Error(404, message=f"No fake route for {path}")), "application/json")
+            return
+        headers = {name.lower(): value for name, value in handler.headers.items()}
+        with self._lock:
+            self._requests.append(RecordedRequest(dialect, model, handler.path, headers, body, streamed, at))
+            queue = self._scripts.get(model)
+            behaviour = queue.popleft() if queue else self._defaults.get(model, Ok())
+            rid = f"fake-{next(self._ids)}"
+        if isinstance(behaviour, Hang):
+            if self._stopping.wait(behaviour.seconds):
+                handler.close_connection = True
+                return
+            behaviour = behaviour.then
+        if isinstance(behaviour, Error):
+            extra = {} if behaviour.retry_after is None else {"Retry-After": f"{behaviour.retry_after:g}"}
+            handler.reply(behaviour.status, _error_body(dialect, behaviour), "application/json", extra)
+            return
+        answer = _Answer.resolve(behaviour, model, body)
+        if dialect == "openai":
+            payload = _openai_ok(model, answer, f"chatcmpl-{rid}", body, streamed)
+        elif dialect == "anthropic":
+            payload = _anthropic_ok(model, answer, f"msg_{rid}", streamed)
+        else:
+            payload = _gemini_ok(model, answer, rid, streamed)
+        handler.reply(200, payload, "text/event-stream" if streamed else "application/json")

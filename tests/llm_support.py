@@ -1,0 +1,17 @@
+"""Helpers for tests that drive the LLM gateway against tests/fakes/llm_providers.py."""
+
+from __future__ import annotations
+
+from services.llm import providers
+from services.llm.types import LLMRequest
+
+
+def add_provider(fake, name: str, dialect: str, model: str, **options) -> providers.Deployment:
+    """A deployment pointing at the fake; `model` is the name the fake sees."""
+    options.setdefault("api_key", f"test-key-{name}-000")
+    return providers.add(name=name, model=f"{dialect}/{model}", api_base=fake.api_base(dialect), **options)
+
+
+def ask(text: str = "Say hello", *, feature: str = "test", **fields) -> LLMRequest:
+    """A request through the general/complete template."""
+    return LLMRequest(feature=feature, template="general/complete", variables={"text": text}, **fields)
