@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, RedirectResponse
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from llmcoder_app import routes
 from services import health
 from services.auth import api_tokens, sessions, tickets
+from services.auth.errors import AccessDenied
 from services.jobs import downloads
+from services.llm import reports
 from services.settings import get_settings
 
 
@@ -32,6 +34,20 @@ async def job_download(request: Request):
     except downloads.DownloadRefused as exc:
         return JSONResponse({"error": str(exc)}, status_code=403)
     return FileResponse(path, filename=filename, media_type="application/zip")
+
+
+async def llm_report_download(request: Request) -> Response:
+    """A failure report, for the signed-in browser of its owner or an admin."""
+    user = sessions.resolve(request.cookies.get(sessions.SESSION_COOKIE))
+    if user is None:
+        return JSONResponse({"error": "Please sign in."}, status_code=401)
+    report_id = request.path_params["report_id"]
+    try:
+        markdown = reports.read(report_id, user_id=user.id, is_admin=user.is_admin)
+    except AccessDenied:
+        return JSONResponse({"error": "There is no such report."}, status_code=404)
+    return Response(markdown, media_type="text/markdown; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="llm-failure-{report_id}.md"'})
 
 
 async def me(request: Request) -> JSONResponse:
@@ -74,6 +90,7 @@ api = Starlette(
         Route("/api/health", health_endpoint),
         Route("/api/jobs/{job_id}/download", job_download),
         Route("/api/me", me),
+        Route("/api/llm/reports/{report_id}", llm_report_download),
         Route("/api/auth/session", session_from_ticket),
         Route("/api/auth/sign-out", sign_out),
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from llmcoder_app import routes
 from services.notifications import service as notifications
 from state.formatting import when
 from state.session import SessionState
@@ -15,7 +16,9 @@ def notification_rows(user_id: int, limit: int) -> list[dict[str, str]]:
             "id": str(n.id),
             "title": n.title,
             "body": n.body,
-            "link": n.link,
+            "link": routes.backend_href(n.link) if n.link.startswith("/api/") else n.link,
+            # Backend routes (downloads) need a full page load, not the SPA router.
+            "external": "yes" if n.link.startswith("/api/") else "",
             "kind": n.kind,
             "created": when(n.created_at),
             "read": "yes" if n.read else "",

@@ -68,9 +68,12 @@ def cmd_provider_enable(args: argparse.Namespace) -> int:
 
 
 def cmd_budget_set(args: argparse.Namespace) -> int:
-    runtime_settings.set_value("llm.monthly_budget_usd", args.monthly)
+    # Check the monthly amount before storing anything, so a bad value of either option
+    # leaves both settings as they were (the daily limit is validated as it is stored).
+    runtime_settings.parse_decimal(runtime_settings.spec_for("llm.monthly_budget_usd").label, args.monthly)
     if args.daily_calls is not None:
         runtime_settings.set_value("llm.daily_call_limit", str(args.daily_calls))
+    runtime_settings.set_value("llm.monthly_budget_usd", args.monthly)
     cfg = config.load()
     limit = f", at most {cfg.daily_call_limit} calls a day" if cfg.daily_call_limit else ""
     print(f"Monthly budget {format_usd(cfg.monthly_budget_nanos)}{limit}.")

@@ -13,7 +13,17 @@ from sqlmodel import Session, SQLModel, select
 
 from services import runtime_settings
 from services.db import session_scope
-from services.db.models import ApiToken, AuthSession, JobRun, JobStatus, Notification, User
+from services.db.models import (
+    ApiToken,
+    AuthSession,
+    JobRun,
+    JobStatus,
+    LLMCall,
+    LLMFailureReport,
+    LLMFeedback,
+    Notification,
+    User,
+)
 from services.db.models.base import utcnow
 from services.jobs.progress import ProgressReporter
 from services.jobs.registry import job_type
@@ -39,6 +49,10 @@ def _sections(user_id: int) -> list[tuple[str, Callable[[Session], list[SQLModel
         ("api_tokens", lambda s: list(s.exec(select(ApiToken).where(ApiToken.user_id == user_id)))),
         ("notifications", lambda s: list(s.exec(select(Notification).where(Notification.user_id == user_id)))),
         ("jobs", lambda s: list(s.exec(select(JobRun).where(JobRun.owner_id == user_id)))),
+        ("llm_calls", lambda s: list(s.exec(select(LLMCall).where(LLMCall.user_id == user_id)))),
+        ("llm_feedback", lambda s: list(s.exec(select(LLMFeedback).where(LLMFeedback.user_id == user_id)))),
+        ("llm_failure_reports",
+         lambda s: list(s.exec(select(LLMFailureReport).where(LLMFailureReport.user_id == user_id)))),
     ]
 
 

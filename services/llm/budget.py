@@ -119,7 +119,7 @@ def reserve(cfg: GatewayConfig, feature: str, amount_nanos: int, now: datetime |
     now = now or utcnow()
     month, day = month_key(now), day_key(now)
     allocation = cfg.allocations_nanos.get(feature)
-    with connection_scope() as conn:
+    with connection_scope(durable=False) as conn:
         counted = (_bump(conn, _COUNT_CALL_LIMITED, {"b_day": day, "limit": cfg.daily_call_limit}, LLMDailyUsage,
                          {"day": day}) if cfg.daily_call_limit
                    else _bump(conn, _COUNT_CALL, {"b_day": day}, LLMDailyUsage, {"day": day}))

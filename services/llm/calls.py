@@ -70,7 +70,7 @@ def add(conn: Connection, record: CallRecord) -> str:
 
 
 def log(record: CallRecord) -> str:
-    with connection_scope() as conn:
+    with connection_scope(durable=False) as conn:
         return add(conn, record)
 
 

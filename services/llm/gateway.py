@@ -91,14 +91,19 @@ class _LoopThread:
 _runner = _LoopThread()
 
 
+def on_gateway_loop(coro: Coroutine[Any, Any, Any]) -> Future:
+    """Runs a coroutine on the gateway's loop, where all provider I/O happens."""
+    return _runner.submit(coro)
+
+
 def complete(request: LLMRequest) -> LLMResult:
     """Blocking call for the CLI and background jobs."""
-    return _runner.submit(_run(request)).result()
+    return on_gateway_loop(_run(request)).result()
 
 
 async def acomplete(request: LLMRequest) -> LLMResult:
     """For async callers (Reflex handlers): awaits without blocking the caller's loop."""
-    return await asyncio.wrap_future(_runner.submit(_run(request)))
+    return await asyncio.wrap_future(on_gateway_loop(_run(request)))
 
 
 _DONE = object()
@@ -113,7 +118,7 @@ async def astream(request: LLMRequest) -> AsyncIterator[str | LLMResult]:
     def emit(item: object) -> None:
         caller.call_soon_threadsafe(queue.put_nowait, item)
 
-    future = _runner.submit(_run(request, on_token=emit))
+    future = on_gateway_loop(_run(request, on_token=emit))
     future.add_done_callback(lambda _f: emit(_DONE))
     try:
         while (item := await queue.get()) is not _DONE:
@@ -352,7 +357,7 @@ class _Run:
 
     def from_cache(self, hit: cache.Hit) -> LLMResult:
         text = apply_response(self.prep.plugins, hit.response, self.prep.context)
-        with connection_scope() as conn:
+        with connection_scope(durable=False) as conn:
             cache.count_hit(conn, hit.key)
             budget.record_saving(conn, budget.month_key(utcnow()), hit.cost_nanos)
             call_id = calls.add(conn, self.record(
@@ -376,7 +381,7 @@ class _Run:
     # -- provider attempts
 
     def attempt_failed(self, reservation: budget.Reservation, attempt: Attempt, provider: providers.Deployment) -> None:
-        with connection_scope() as conn:
+        with connection_scope(durable=False) as conn:
             budget.settle(conn, reservation, 0)
             calls.add(conn, self.record(
                 CallStatus.failed, attempt=attempt.number, provider=provider.name, model=provider.model,
@@ -385,7 +390,7 @@ class _Run:
     def succeeded(self, reservation: budget.Reservation, provider: providers.Deployment, prices: Prices, text: str,
                   usage: Usage, latency_ms: int, number: int, cache_key: str | None) -> LLMResult:
         cost = cost_nanos(usage, prices)
-        with connection_scope() as conn:
+        with connection_scope(durable=False) as conn:
             settled = budget.settle(conn, reservation, cost)
             call_id = calls.add(conn, self.record(
                 CallStatus.ok, attempt=number, provider=provider.name, model=provider.model, response=text,
@@ -533,4 +538,4 @@ def test_providers(user_id: int | None = None) -> list[ProviderCheck]:
     async def run_all() -> list[ProviderCheck]:
         return list(await asyncio.gather(*(check(d) for d in deployments)))
 
-    return _runner.submit(run_all()).result()
+    return on_gateway_loop(run_all()).result()

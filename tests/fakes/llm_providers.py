@@ -34,7 +34,11 @@ Dialect = Literal["openai", "anthropic", "gemini"]
 
 @dataclass(frozen=True)
 class Ok:
-    """A successful answer. ``None`` counts are derived deterministically from the request/text."""
+    """A successful answer; ``None`` fields get deterministic defaults so tests can predict usage.
+
+    text: ``"Answer from <model>"``; prompt_tokens: words in all message text + 3;
+    completion_tokens: words in ``text`` + ``reasoning_tokens``.
+    """
 
     text: str | None = None
     prompt_tokens: int | None = None
@@ -84,7 +88,7 @@ _GEMINI_PATH = re.compile(r"/models/(?P<model>[^/:]+):(?P<action>generateContent
 # litellm classifies some errors by message text: an OpenAI 401 becomes AuthenticationError only if it
 # says "Incorrect API key provided" (as OpenAI's does), otherwise BadRequestError. So default to real wording.
 _DEFAULT_MESSAGES = {
-    401: "Incorrect API key provided: fake-key. You can find your API key at https://platform.openai.com/account/api-keys.",
+    401: "Incorrect API key provided: fake-key. You can find your API key at https://platform.openai.com/api-keys.",
     429: "Rate limit reached for requests. Please try again later.",
     500: "The server had an error while processing your request. Sorry about that!",
     503: "The service is temporarily unavailable.",
@@ -234,21 +238,21 @@ def _anthropic_ok(model: str, a: _Answer, rid: str, stream: bool) -> bytes:
     delta_usage = {"output_tokens": a.completion}
     if a.reasoning:
         delta_usage["output_tokens_details"] = {"thinking_tokens": a.reasoning}
-    events: list[tuple[str | None, Any]] = [
-        ("message_start", {"type": "message_start", "message": {**message, "content": [], "stop_reason": None, "usage": start_usage}}),
-        ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
-        ("ping", {"type": "ping"}),
+    started = {**message, "content": [], "stop_reason": None, "usage": start_usage}
+    ended = {"stop_reason": "end_turn", "stop_sequence": None}
+    events: list[dict[str, Any]] = [
+        {"type": "message_start", "message": started},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "ping"},
+        *(
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}
+            for piece in _pieces(a.text)
+        ),
+        {"type": "content_block_stop", "index": 0},
+        {"type": "message_delta", "delta": ended, "usage": delta_usage},
+        {"type": "message_stop"},
     ]
-    events += [
-        ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}})
-        for p in _pieces(a.text)
-    ]
-    events += [
-        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-        ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": delta_usage}),
-        ("message_stop", {"type": "message_stop"}),
-    ]
-    return _sse(events)
+    return _sse([(event["type"], event) for event in events])
 
 
 def _gemini_usage(a: _Answer) -> dict[str, Any]:
@@ -272,29 +276,26 @@ def _gemini_ok(model: str, a: _Answer, rid: str, stream: bool) -> bytes:
             cand["finishReason"] = "STOP"
         return cand
 
+    meta = {"modelVersion": model, "responseId": rid}
     if not stream:
-        return json.dumps(
-            {"candidates": [candidate(a.text, True)], "usageMetadata": _gemini_usage(a), "modelVersion": model, "responseId": rid}
-        ).encode()
+        return json.dumps({"candidates": [candidate(a.text, True)], "usageMetadata": _gemini_usage(a), **meta}).encode()
     pieces = _pieces(a.text) or [""]
-    chunks = [
-        {"candidates": [candidate(p, False)], "modelVersion": model, "responseId": rid} for p in pieces[:-1]
-    ]
-    chunks.append(
-        {"candidates": [candidate(pieces[-1], True)], "usageMetadata": _gemini_usage(a), "modelVersion": model, "responseId": rid}
-    )
-    return _sse([(None, c) for c in chunks])
+    chunks = [{"candidates": [candidate(piece, False)], **meta} for piece in pieces[:-1]]
+    chunks.append({"candidates": [candidate(pieces[-1], True)], "usageMetadata": _gemini_usage(a), **meta})
+    return _sse([(None, chunk) for chunk in chunks])
 
 
 def _error_body(dialect: Dialect, err: Error) -> bytes:
-    message = err.message or _DEFAULT_MESSAGES.get(err.status, f"Scripted HTTP {err.status} from the fake provider")
+    message = err.message or _DEFAULT_MESSAGES.get(err.status, f"Scripted HTTP {err.status} from the fake")
     if dialect == "openai":
         kind, code = _OPENAI_ERRORS.get(err.status, ("server_error", None))
         body: dict[str, Any] = {"error": {"message": message, "type": kind, "param": None, "code": code}}
     elif dialect == "anthropic":
-        body = {"type": "error", "error": {"type": _ANTHROPIC_ERRORS.get(err.status, "api_error"), "message": message}}
+        kind = _ANTHROPIC_ERRORS.get(err.status, "api_error")
+        body = {"type": "error", "error": {"type": kind, "message": message}}
     else:
-        body = {"error": {"code": err.status, "message": message, "status": _GEMINI_STATUSES.get(err.status, "UNKNOWN")}}
+        status = _GEMINI_STATUSES.get(err.status, "UNKNOWN")
+        body = {"error": {"code": err.status, "message": message, "status": status}}
     return json.dumps(body).encode()
 
 
@@ -448,7 +449,8 @@ class FakeLLMServer:
         elif path.endswith("/messages"):
             dialect, model, streamed = "anthropic", str(body.get("model", "")), body.get("stream") is True
         else:
-            handler.reply(404, _error_body("openai", Error(404, message=f"No fake route for {path}")), "application/json")
+            not_found = _error_body("openai", Error(404, message=f"No fake route for {path}"))
+            handler.reply(404, not_found, "application/json")
             return
         headers = {name.lower(): value for name, value in handler.headers.items()}
         with self._lock:

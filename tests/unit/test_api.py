@@ -56,3 +56,28 @@ def test_me_refuses_missing_or_malformed_credentials(client, header):
     response = client.get("/api/me", headers=headers)
     assert response.status_code == 401
     assert response.json() == {"error": "A valid API token is required."}
+
+
+def test_llm_failure_report_is_served_to_its_owner_and_admins_only(client, make_user):
+    from services.auth import sessions
+    from services.llm import reports
+
+    owner = make_user("owner@example.com")
+    make_user("other@example.com")
+    make_user("boss@example.com", role="admin")
+    report_id = reports.save(request_id="r1", user_id=owner.id, feature="docs", markdown="# LLM request failed\n")
+
+    def get(email: str | None):
+        cookies = {}
+        if email:
+            token, _user = sessions.sign_in(email, "correct horse 1")
+            cookies = {sessions.SESSION_COOKIE: token}
+        client.cookies.clear()
+        return client.get(reports.download_path(report_id), cookies=cookies)
+
+    mine = get("owner@example.com")
+    assert mine.status_code == 200 and mine.text == "# LLM request failed\n"
+    assert "attachment" in mine.headers["content-disposition"] and "markdown" in mine.headers["content-type"]
+    assert get("boss@example.com").status_code == 200
+    assert get("other@example.com").status_code == 404
+    assert get(None).status_code == 401

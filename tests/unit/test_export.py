@@ -21,11 +21,13 @@ from services.db.models import ApiToken, AuthSession, JobRun, User
 from services.db.models.base import utcnow
 from services.jobs import downloads, export, service
 from services.jobs.progress import JobCancelled
+from services.llm import calls
 from services.notifications.service import notify, recent
 from tests.unit.jobs_helpers import wait_job
 
 PASSWORD = "correct horse 1"
-EXPECTED_FILES = {"profile.json", "sessions.json", "api_tokens.json", "notifications.json", "jobs.json", "manifest.json"}
+EXPECTED_FILES = {"profile.json", "sessions.json", "api_tokens.json", "notifications.json", "jobs.json",
+                  "llm_calls.json", "llm_feedback.json", "llm_failure_reports.json", "manifest.json"}
 
 
 @pytest.fixture
@@ -37,6 +39,9 @@ def people(make_user):
         api_tokens.create(user.id, f"{tag}-laptop-token")
         sessions.sign_in(user.email, PASSWORD, user_agent=f"{tag}-browser")
         notify(user.id, f"Hello {tag}", body=f"{tag}-private-body")
+        call_id = calls.log(calls.CallRecord(request_id=f"{tag}-request", status="ok", feature="test",
+                                             user_id=user.id, user_prompt=f"{tag}-private-prompt"))
+        calls.add_feedback(call_id, user_id=user.id, rating=5, comment=f"{tag}-feedback")
     return owner, other, admin
 
 
@@ -89,7 +94,10 @@ def test_export_writes_a_zip_of_the_users_data_without_credentials(exported, dat
     assert jobs[exported["failed_id"]]["error"] == "RuntimeError: Worker check asked to fail"
     manifest = data["manifest.json"]
     assert manifest["user_id"] == owner.id and manifest["format"] == 1
-    assert manifest["counts"] == {"profile": 1, "sessions": 1, "api_tokens": 1, "notifications": 1, "jobs": 2}
+    assert [c["user_prompt"] for c in data["llm_calls.json"]] == ["owner-private-prompt"]
+    assert [f["comment"] for f in data["llm_feedback.json"]] == ["owner-feedback"]
+    assert manifest["counts"] == {"profile": 1, "sessions": 1, "api_tokens": 1, "notifications": 1, "jobs": 2,
+                                  "llm_calls": 1, "llm_feedback": 1, "llm_failure_reports": 0}
 
     result = service.get(owner, job_id).result
     assert result["file"] == f"exports/{owner.id}/{job_id}.zip"
@@ -102,7 +110,8 @@ def test_export_contains_nothing_of_another_user(exported, data_dir):
     zip_path = data_dir / "exports" / str(exported["owner"].id) / f"{exported['job_id']}.zip"
     with zipfile.ZipFile(zip_path) as archive:
         everything = "\n".join(archive.read(name).decode() for name in archive.namelist())
-    for marker in ("other@example.com", "other-laptop-token", "other-browser", "Hello other", "other-private-body"):
+    for marker in ("other@example.com", "other-laptop-token", "other-browser", "Hello other", "other-private-body",
+                   "other-private-prompt", "other-feedback"):
         assert marker not in everything
     for secret in _secrets_of(exported["other"].id):
         assert secret not in everything

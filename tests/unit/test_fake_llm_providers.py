@@ -30,7 +30,11 @@ DIALECTS: tuple[Dialect, ...] = ("openai", "anthropic", "gemini")
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello to the test"}]
 DEFAULT_PROMPT_TOKENS = 7 + 3  # words in MESSAGES + 3
 RICH = ok("Hello there, dear tester", prompt_tokens=50, completion_tokens=20, cached_tokens=30, reasoning_tokens=8)
-AUTH_HEADER = {"openai": ("authorization", "Bearer test-key"), "anthropic": ("x-api-key", "test-key"), "gemini": ("x-goog-api-key", "test-key")}
+AUTH_HEADER = {
+    "openai": ("authorization", "Bearer test-key"),
+    "anthropic": ("x-api-key", "test-key"),
+    "gemini": ("x-goog-api-key", "test-key"),
+}
 PATHS = {
     "openai": ("/v1/chat/completions", "/v1/chat/completions"),
     "anthropic": ("/v1/messages", "/v1/messages"),
@@ -51,7 +55,8 @@ def _fresh_script(fake: FakeLLMServer) -> None:
 
 def call_kwargs(api_base: str, dialect: Dialect, model: str = "m", **extra: Any) -> dict[str, Any]:
     """No retries anywhere (litellm's own, and the OpenAI SDK's two default ones), so counts are exact."""
-    kwargs = {"model": f"{dialect}/{model}", "api_base": api_base, "api_key": "test-key", "messages": MESSAGES, "num_retries": 0}
+    kwargs = {"model": f"{dialect}/{model}", "api_base": api_base, "api_key": "test-key", "messages": MESSAGES}
+    kwargs["num_retries"] = 0
     if dialect == "openai":
         kwargs["max_retries"] = 0
     return kwargs | extra
