@@ -85,7 +85,7 @@ def usd_to_nanos(usd: str | Decimal) -> int:
 def format_usd(nanos: int) -> str:
     """$12.34 for sums, $0.000123 for single cheap calls: never shows a real cost as $0.00."""
     usd = Decimal(nanos) / NANOS_PER_USD
-    if nanos == 0 or abs(usd) >= 1:
+    if nanos % 10_000_000 == 0 or abs(usd) >= 1:  # whole cents, or dollars: $0.75, $12.34
         return f"${usd:,.2f}"
     digits = max(2, -math.floor(math.log10(abs(usd))) + 2)
     return f"${usd:.{min(digits, 9)}f}"

@@ -191,46 +191,51 @@ def estimate_prompt_tokens(model: str, messages: list[dict]) -> int:
 
 # ---------------------------------------------------------------- provider calls
 
+def _unwrap(exc: BaseException) -> BaseException:
+    """litellm wraps some stream failures (MidStreamFallbackError) around the real one."""
+    return getattr(exc, "original_exception", None) or exc
+
+
+_BY_STATUS = {401: "auth", 403: "auth", 408: "timeout", 429: "rate_limit", 400: "invalid", 404: "invalid",
+              413: "invalid", 422: "invalid"}
+
+
 def _classify(exc: BaseException) -> str:
-    if isinstance(exc, litellm.RateLimitError):
-        return "rate_limit"
+    """By HTTP status first: litellm's classes depend on message wording (an OpenAI-style
+    401 without OpenAI's exact text arrives as BadRequestError)."""
+    exc = _unwrap(exc)
+    status = getattr(exc, "status_code", None)
     if isinstance(exc, (litellm.Timeout, asyncio.TimeoutError)):
         return "timeout"
+    if isinstance(exc, litellm.APIConnectionError) or "connection error" in str(exc).lower():
+        return "network"
+    if isinstance(status, int):
+        if status in _BY_STATUS:
+            return _BY_STATUS[status]
+        if status >= 500:
+            return "server"
+    if isinstance(exc, litellm.RateLimitError):
+        return "rate_limit"
     if isinstance(exc, (litellm.AuthenticationError, litellm.PermissionDeniedError)):
         return "auth"
     if isinstance(exc, (litellm.BadRequestError, litellm.NotFoundError, litellm.UnprocessableEntityError)):
         return "invalid"
-    if isinstance(exc, litellm.APIConnectionError) or "connection error" in str(exc).lower():
-        return "network"
-    status = getattr(exc, "status_code", None)
-    if isinstance(exc, (litellm.InternalServerError, litellm.ServiceUnavailableError, litellm.BadGatewayError)) or (
-            isinstance(status, int) and status >= 500):
+    if isinstance(exc, (litellm.InternalServerError, litellm.ServiceUnavailableError, litellm.BadGatewayError)):
         return "server"
-    if status == 429:
-        return "rate_limit"
     return "other"
 
 
 def retry_after(exc: BaseException) -> float | None:
-    """Seconds the provider asked us to wait, from the Retry-After header."""
-    candidates = []
-    response = getattr(exc, "response", None)
-    if response is not None:
-        candidates.append(getattr(response, "headers", None))
-    candidates.append(getattr(exc, "litellm_response_headers", None))
-    for headers in candidates:
-        if not headers:
-            continue
-        try:
-            value = headers.get("retry-after") or headers.get("Retry-After")
-        except AttributeError:
-            continue
-        if value:
-            try:
-                return max(0.0, float(value))
-            except ValueError:
-                continue
-    return None
+    """Seconds the provider asked us to wait: litellm keeps the provider's headers in
+    `litellm_response_headers` (its own `response` object is synthetic)."""
+    headers = getattr(_unwrap(exc), "litellm_response_headers", None)
+    value = headers.get("retry-after") if headers else None
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
 
 
 def backoff_delay(attempt: int, cfg: config.GatewayConfig, asked: float | None) -> float:
@@ -268,11 +273,18 @@ async def _call_provider(deployment: providers.Deployment, key: str, messages: l
     if on_token is None:
         response = await litellm.acompletion(**kwargs)
         return response.choices[0].message.content or "", _usage(getattr(response, "usage", None))
-    stream = await litellm.acompletion(**kwargs, stream=True, stream_options={"include_usage": True})
+    # Each wait is bounded here: litellm ignores the timeout for some streams (Gemini).
+    stream = await asyncio.wait_for(
+        litellm.acompletion(**kwargs, stream=True, stream_options={"include_usage": True}), cfg.timeout)
+    chunks = stream.__aiter__()
     pieces: list[str] = []
     usage = Usage()
     try:
-        async for chunk in stream:
+        while True:
+            try:
+                chunk = await asyncio.wait_for(chunks.__anext__(), cfg.timeout)
+            except StopAsyncIteration:
+                break
             if chunk.choices and (piece := chunk.choices[0].delta.content):
                 pieces.append(piece)
                 on_token(piece)

@@ -477,3 +477,46 @@ def test_stream_retries_before_the_first_piece(fake_llm):
 
     items = asyncio.run(collect())
     assert "".join(items[:-1]) == "after retry" and len(items[-1].attempts) == 2
+
+
+def test_daily_cost_alert_fires_once_a_day(fake_llm, make_user, caplog):
+    admin = make_user("admin@example.com", role="admin")
+    runtime_settings.set_value("llm.daily_cost_alert_usd", "0.25")
+    _each_call_costs_ten_cents(fake_llm)
+    with caplog.at_level(logging.WARNING, logger="services.llm.budget"):
+        for n in range(5):
+            gateway.complete(ask(f"q{n}", max_tokens=10))
+    with session_scope() as session:
+        notes = session.exec(select(Notification).where(Notification.user_id == admin.id,
+                                                        Notification.kind == "budget")).all()
+    assert [n.title for n in notes] == ["LLM spending today passed $0.25"]
+    assert sum("daily cost alert" in r.message for r in caplog.records) == 1
+
+
+def test_a_401_in_any_wording_is_an_auth_failure(fake_llm):
+    add_provider(fake_llm, "custom", "openai", "m-custom", **PRICED)  # an OpenAI-compatible server
+    fake_llm.default("m-custom", error(401, message="token expired"))
+    add_provider(fake_llm, "backup", "openai", "m-backup", **PRICED)
+    result = gateway.complete(ask())
+    assert [(a.provider, a.kind) for a in result.attempts] == [("custom", "auth"), ("backup", "")]
+
+
+def test_gemini_stream_failures_are_classified_and_bounded(fake_llm):
+    runtime_settings.set_value("llm.timeout_seconds", "1")
+    runtime_settings.set_value("llm.attempts_per_provider", "2")
+    add_provider(fake_llm, "gem", "gemini", "m-gem", **PRICED)
+    fake_llm.script("m-gem", error(429, retry_after=0.5), hang(5), ok(text="finally"))
+    add_provider(fake_llm, "spare", "anthropic", "m-spare", **PRICED)
+
+    async def collect():
+        return [item async for item in gateway.astream(ask("stream please"))]
+
+    items = asyncio.run(collect())
+    result = items[-1]
+    # 429 (wrapped by litellm mid-stream) is retried after Retry-After; the hang hits our own
+    # per-chunk timeout, since litellm ignores the timeout for Gemini streams.
+    assert [(a.provider, a.kind) for a in result.attempts] == [("gem", "rate_limit"), ("gem", "timeout"),
+                                                               ("spare", "")]
+    gem = [r.at for r in fake_llm.requests if r.model == "m-gem"]
+    assert gem[1] - gem[0] >= 0.5
+    assert result.attempts[1].latency_ms < 3000
