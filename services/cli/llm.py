@@ -14,7 +14,7 @@ from dataclasses import asdict
 from services import runtime_settings
 from services.llm import budget, calls, config, gateway, maintenance, providers
 from services.llm.costs import format_usd
-from services.llm.types import LLMError, LLMRequest, LLMResult
+from services.llm.types import BudgetExceeded, LLMError, LLMRequest, LLMResult
 
 
 def _print_json(data: object) -> None:
@@ -168,6 +168,7 @@ def _percentile(values: list[float], fraction: float) -> float:
 async def _load(args: argparse.Namespace) -> dict:
     gate = asyncio.Semaphore(args.concurrency)
     outcomes: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
     latencies: list[float] = []
     spent = 0
 
@@ -177,8 +178,12 @@ async def _load(args: argparse.Namespace) -> dict:
             started = time.perf_counter()
             try:
                 result = await gateway.acomplete(_request(args, f"{args.text} (#{index})"))
-            except LLMError as exc:
-                outcomes["refused_budget" if "budget" in type(exc).__name__.lower() else "failed"] += 1
+            except BudgetExceeded:
+                outcomes["refused_budget"] += 1
+                return
+            except Exception as exc:  # a load test counts failures; it does not stop at the first
+                outcomes["failed"] += 1
+                errors[type(exc).__name__] += 1
                 return
             latencies.append((time.perf_counter() - started) * 1000)
             outcomes[result.status.value] += 1
@@ -192,6 +197,7 @@ async def _load(args: argparse.Namespace) -> dict:
         "cache": outcomes["cache"], "spent_usd": spent / 1e9, "spent_nanos": spent,
         "p50_ms": round(statistics.median(latencies), 2) if latencies else 0.0,
         "p95_ms": round(_percentile(latencies, 0.95), 2), "wall_s": round(time.perf_counter() - started, 3),
+        "errors": dict(errors),
     }
 
 

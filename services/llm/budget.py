@@ -85,14 +85,15 @@ _HOLD_FEATURE = (
 )
 _ADD_HELD = insert(_HELD)
 _DROP_HELD = delete(_HELD).where(_HELD.c.id == bindparam("rid"))
-_FREE_MONTH = (update(_MONTH).where(_MONTH.c.month == bindparam("b_month"))
-               .values(reserved_nanos=_MONTH.c.reserved_nanos - bindparam("amount")))
-_FREE_FEATURE = (update(_FEATURE).where(_FEATURE.c.month == bindparam("b_month"), _FEATURE.c.feature == bindparam("b_feature"))
-                 .values(reserved_nanos=_FEATURE.c.reserved_nanos - bindparam("amount")))
-_SPEND_MONTH = (update(_MONTH).where(_MONTH.c.month == bindparam("b_month"))
-                .values(spent_nanos=_MONTH.c.spent_nanos + bindparam("cost")).returning(_MONTH.c.spent_nanos))
-_SPEND_FEATURE = (update(_FEATURE).where(_FEATURE.c.month == bindparam("b_month"), _FEATURE.c.feature == bindparam("b_feature"))
-                  .values(spent_nanos=_FEATURE.c.spent_nanos + bindparam("cost")))
+_ONE_FEATURE = (_FEATURE.c.month == bindparam("b_month")) & (_FEATURE.c.feature == bindparam("b_feature"))
+# Settling frees what was held (0 when the hold was already released) and adds the cost.
+_SETTLE_MONTH = (update(_MONTH).where(_MONTH.c.month == bindparam("b_month"))
+                 .values(reserved_nanos=_MONTH.c.reserved_nanos - bindparam("freed"),
+                         spent_nanos=_MONTH.c.spent_nanos + bindparam("cost"))
+                 .returning(_MONTH.c.spent_nanos))
+_SETTLE_FEATURE = (update(_FEATURE).where(_ONE_FEATURE)
+                   .values(reserved_nanos=_FEATURE.c.reserved_nanos - bindparam("freed"),
+                           spent_nanos=_FEATURE.c.spent_nanos + bindparam("cost")))
 _SPEND_DAY = (update(_DAY).where(_DAY.c.day == bindparam("b_day"))
               .values(spent_nanos=_DAY.c.spent_nanos + bindparam("cost")).returning(_DAY.c.spent_nanos))
 _SAVE_MONTH = (update(_MONTH).where(_MONTH.c.month == bindparam("b_month"))
@@ -150,25 +151,22 @@ class Settled:
     day_spent_nanos: int
 
 
-def _release_held(conn: Connection, reservation_id: str, month: str, feature: str, amount: int) -> bool:
-    """Frees held money once: the reservation row is the token; whoever deletes it frees it."""
-    if not conn.execute(_DROP_HELD, {"rid": reservation_id}).rowcount:
-        return False
-    conn.execute(_FREE_MONTH, {"b_month": month, "amount": amount})
-    if feature:
-        conn.execute(_FREE_FEATURE, {"b_month": month, "b_feature": feature, "amount": amount})
-    return True
-
-
 def settle(conn: Connection, reservation: Reservation, actual_nanos: int) -> Settled:
     """Turns a reservation into the real cost, inside the caller's transaction (which also
-    writes the call log). A failed attempt settles at 0."""
+    writes the call log). A failed attempt settles at 0.
+
+    Rows are locked in the same order as `reserve` (day, month, feature): two processes
+    taking them in opposite orders would deadlock on PostgreSQL."""
     feature = reservation.feature if reservation.allocated else ""
-    _release_held(conn, reservation.id, reservation.month, feature, reservation.amount_nanos)
-    spent = conn.execute(_SPEND_MONTH, {"b_month": reservation.month, "cost": actual_nanos}).scalar_one()
-    if feature and actual_nanos:
-        conn.execute(_SPEND_FEATURE, {"b_month": reservation.month, "b_feature": feature, "cost": actual_nanos})
+    # The reservation row is the token: whoever deletes it frees the money, exactly once.
+    held = conn.execute(_DROP_HELD, {"rid": reservation.id}).rowcount
+    freed = reservation.amount_nanos if held else 0
     day_spent = conn.execute(_SPEND_DAY, {"b_day": reservation.day, "cost": actual_nanos}).scalar_one()
+    spent = conn.execute(_SETTLE_MONTH, {"b_month": reservation.month, "cost": actual_nanos,
+                                         "freed": freed}).scalar_one()
+    if feature:
+        conn.execute(_SETTLE_FEATURE, {"b_month": reservation.month, "b_feature": feature, "cost": actual_nanos,
+                                       "freed": freed})
     if actual_nanos > reservation.amount_nanos:
         log.warning("LLM call cost %s, more than the %s reserved for it", format_usd(actual_nanos),
                     format_usd(reservation.amount_nanos))
@@ -189,7 +187,12 @@ def release_stale(older_than: timedelta, now: datetime | None = None) -> int:
     freed = 0
     for reservation_id, month, feature, amount in stale:
         with connection_scope() as conn:
-            freed += _release_held(conn, reservation_id, month, feature, amount)
+            if not conn.execute(_DROP_HELD, {"rid": reservation_id}).rowcount:
+                continue  # settled or released meanwhile
+            conn.execute(_SETTLE_MONTH, {"b_month": month, "cost": 0, "freed": amount})
+            if feature:
+                conn.execute(_SETTLE_FEATURE, {"b_month": month, "b_feature": feature, "cost": 0, "freed": amount})
+            freed += 1
     if freed:
         log.warning("Released %d LLM budget reservation(s) left by calls that never finished", freed)
     return freed

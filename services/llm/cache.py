@@ -16,7 +16,6 @@ from services.db.models import LLMCacheEntry
 from services.db.models.base import utcnow
 from services.db.upsert import upsert
 
-
 _TABLE = LLMCacheEntry.__table__  # type: ignore[attr-defined]
 _LOOKUP = select(_TABLE).where(_TABLE.c.key.in_(bindparam("keys", expanding=True)),
                                _TABLE.c.expires_at > bindparam("now"))

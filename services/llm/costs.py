@@ -46,7 +46,7 @@ class Prices:
                    source=source, unpriced=unpriced)
 
     def for_prompt(self, prompt_tokens: int) -> Prices:
-        if self.long_context is not None and self.long_context_threshold and prompt_tokens > self.long_context_threshold:
+        if self.long_context is not None and prompt_tokens > self.long_context_threshold > 0:
             return self.long_context
         return self
 

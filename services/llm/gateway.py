@@ -53,6 +53,10 @@ from services.llm.types import (  # noqa: E402
 
 litellm.suppress_debug_info = True
 litellm.drop_params = True  # a parameter one model lacks must not fail the whole chain
+# litellm's loggers carry their own handler that prints records below WARNING to stdout, where
+# the CLI writes machine-readable output and the app would repeat every call; warnings remain.
+for _name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 log = logging.getLogger(__name__)
 
 RETRYABLE = frozenset({"rate_limit", "timeout", "network", "server"})
@@ -153,7 +157,8 @@ def map_prices(model: str) -> Prices | None:
         return Prices(
             input=_dec(info[f"input_cost_per_token{suffix}"]) or Decimal(0),
             output=_dec(info.get(f"output_cost_per_token{suffix}", info["output_cost_per_token"])) or Decimal(0),
-            cached_input=_dec(info.get(f"cache_read_input_token_cost{suffix}", info.get("cache_read_input_token_cost"))),
+            cached_input=_dec(info.get(f"cache_read_input_token_cost{suffix}",
+                                       info.get("cache_read_input_token_cost"))),
             reasoning=_dec(info.get("output_cost_per_reasoning_token")),
             source="cost map",
         )
@@ -370,8 +375,8 @@ class _Run:
     def from_cache(self, hit: cache.Hit) -> LLMResult:
         text = apply_response(self.prep.plugins, hit.response, self.prep.context)
         with connection_scope(durable=False) as conn:
+            budget.record_saving(conn, budget.month_key(utcnow()), hit.cost_nanos)  # month, then cache: as `succeeded`
             cache.count_hit(conn, hit.key)
-            budget.record_saving(conn, budget.month_key(utcnow()), hit.cost_nanos)
             call_id = calls.add(conn, self.record(
                 CallStatus.cache, provider="cache", model=hit.model, response=text, saved_nanos=hit.cost_nanos,
                 usage=Usage(hit.input_tokens, hit.output_tokens)))
@@ -409,7 +414,8 @@ class _Run:
                 usage=usage, cost_nanos=cost, unpriced=prices.unpriced, latency_ms=latency_ms))
             if cache_key:
                 cache.store(conn, cache_key=cache_key, model=provider.model, feature=self.request.feature,
-                            response=calls.scrub(text), input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                            response=calls.scrub(text), input_tokens=usage.input_tokens,
+                            output_tokens=usage.output_tokens,
                             cost_nanos=cost, ttl_days=self.cfg.cache_ttl_days)
         providers.record_success(provider)
         budget.check_alerts(self.cfg, settled)
@@ -544,7 +550,8 @@ def test_providers(user_id: int | None = None) -> list[ProviderCheck]:
             outcome, error = None, str(exc)
         else:
             error = "" if outcome else f"{run.attempts[-1].error_class}: {run.attempts[-1].error[:300]}"
-        return ProviderCheck(provider.name, provider.model, outcome is not None, int((time.perf_counter() - started) * 1000),
+        latency_ms = int((time.perf_counter() - started) * 1000)
+        return ProviderCheck(provider.name, provider.model, outcome is not None, latency_ms,
                              calls.scrub(error))
 
     async def run_all() -> list[ProviderCheck]:

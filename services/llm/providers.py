@@ -122,8 +122,8 @@ def add(*, name: str, model: str, api_base: str = "", api_key: str | None = None
     model = model.strip()
     if not model or " " in model:
         raise ValidationError("Model must be a litellm model id such as gpt-4o or gemini/gemini-2.5-pro.")
-    prices = [_check_price(label, value) for label, value in
-              (("Input price", input_price), ("Output price", output_price), ("Cached input price", cached_input_price))]
+    prices = [_check_price(label, value) for label, value in (
+        ("Input price", input_price), ("Output price", output_price), ("Cached input price", cached_input_price))]
     if bool(prices[0]) != bool(prices[1]):
         raise ValidationError("Give both the input and the output price, or neither (then the cost map applies).")
     api_base = _check_api_base(api_base)

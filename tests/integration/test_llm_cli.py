@@ -281,6 +281,24 @@ def test_complete_prints_the_answer_then_one_json_line(cli, fake_llm):
         assert SECRET not in text
 
 
+def test_complete_stdout_stays_answer_plus_json_with_info_logging(cli, fake_llm, caplog):
+    """A real CLI process logs at INFO (startup.configure_logging); litellm's own handler
+    writes its INFO records to stdout, which must not break the two-line contract."""
+    caplog.set_level(logging.INFO)
+    _add(cli, fake_llm, "p1", "openai", "m1", "--input-price", "1", "--output-price", "2", key=SECRET)
+
+    code, out, err = cli("complete", "--feature", "inbox", "Say hello")
+
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "Answer from m1" and len(lines) == 2, out
+    assert json.loads(lines[1])["status"] == "ok"
+
+    code, out, err = cli("loadtest", "--requests", "3", "--concurrency", "2", "--feature", "load", "Ping")
+    assert code == 0, err
+    assert json.loads(out)["ok"] == 3, out
+
+
 def test_complete_when_every_provider_fails(cli, fake_llm):
     _add(cli, fake_llm, "p1", "openai", "m1", "--input-price", "1", "--output-price", "2", key=SECRET)
     _add(cli, fake_llm, "p2", "anthropic", "m2", "--input-price", "1", "--output-price", "2", key="sk-p2-000000000")
@@ -569,7 +587,7 @@ def test_four_processes_never_spend_more_than_the_budget(backend, request, fake_
     for code, out, err in outputs:
         assert code == 0, err[-3000:]
         assert SECRET not in out + err
-    summaries = [json.loads(out.strip().splitlines()[-1]) for _, out, _ in outputs]
+    summaries = [json.loads(out) for _, out, _ in outputs]  # stdout is the JSON summary and nothing else
     assert everyone.is_set(), "the four processes never had requests in flight at the same time"
     with capsys.disabled():
         print(f"\n{backend}: (ok, refused) per process {[(s['ok'], s['refused_budget']) for s in summaries]}; "

@@ -89,7 +89,7 @@ def test_backoff_is_exponential_and_honours_retry_after(fake_llm):
     result = gateway.complete(ask())
 
     slow = [r.at for r in fake_llm.requests if r.model == "m-slow"]
-    gaps = [b - a for a, b in zip(slow, slow[1:])]
+    gaps = [b - a for a, b in zip(slow, slow[1:], strict=False)]
     # base x 2^(n-1) with +-20% jitter: about 0.2 s, then about 0.4 s.
     assert 0.16 <= gaps[0] <= 0.35 and 0.32 <= gaps[1] <= 0.6
     after = [r.at for r in fake_llm.requests if r.model == "m-after"]
