@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -112,6 +113,15 @@ def make_user(db):
         return users.create_user(email=email, password=password, role=role)
 
     return make
+
+
+@pytest.fixture
+def restore_logging():
+    """For tests that run the CLI's main(), which installs the redacting record factory."""
+    factory, installed = logging.getLogRecordFactory(), redaction._installed
+    yield
+    logging.setLogRecordFactory(factory)
+    redaction._installed = installed
 
 
 @pytest.fixture(autouse=True)

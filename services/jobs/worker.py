@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 
 from rq import Worker
@@ -22,11 +23,13 @@ def forget_inherited_db_connections() -> None:
 
 
 class PreparedWorker(Worker):
-    """Loads logging, redaction and every job module up front (the pool forks from this)."""
+    """Loads logging, redaction, every job module and the LLM gateway (litellm takes seconds
+    to import) up front: the pool forks every work horse from this process."""
 
     def __init__(self, *args, **kwargs) -> None:
         startup.prepare(migrate_db=False)
         registry.load_all()
+        importlib.import_module("services.llm.gateway")
         super().__init__(*args, **kwargs)
 
     def main_work_horse(self, job, queue):

@@ -18,6 +18,7 @@ from playwright.sync_api import Page, expect
 
 from llmcoder_app import routes
 from services.auth.sessions import SESSION_COOKIE
+from services.db import migrate
 from tests.e2e.conftest import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
@@ -212,7 +213,7 @@ PAGE_PROOF = {
     routes.ACCOUNT: ("#token-submit", "Create token"),
     routes.ADMIN_USERS: ("#users-table", MEMBER_EMAIL),
     routes.ADMIN_SETTINGS: ("#settings-table", "••••cdef"),
-    routes.ADMIN_STATUS: ("#status-database", "0002_session_delivered_at"),
+    routes.ADMIN_STATUS: ("#status-database", migrate.head_revision()),
 }
 
 

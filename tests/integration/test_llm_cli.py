@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from services import redaction, runtime_settings
+from services import runtime_settings
 from services.cli.commands import main
 from services.db import migrate, session_scope
 from services.db.models import LLMBudgetMonth, LLMCall, LLMFailureReport, LLMReservation, Setting
@@ -29,20 +29,12 @@ from services.llm import budget, config, providers
 from tests.conftest import reset_process_caches
 from tests.fakes.llm_providers import error, hang, ok
 
-pytestmark = pytest.mark.integration
+# main() installs the redacting record factory: restore_logging puts back what was there.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("restore_logging")]
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "sk-test-CliKeyNeverShown-7781"
 NANOS = 1_000_000_000
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    """main() installs the redacting record factory; put back what was there."""
-    factory, installed = logging.getLogRecordFactory(), redaction._installed
-    yield
-    logging.setLogRecordFactory(factory)
-    redaction._installed = installed
 
 
 @pytest.fixture
@@ -122,7 +114,8 @@ def test_provider_add_list_enable_disable_remove(cli, fake_llm):
     assert (alpha["price_source"], alpha["key"], alpha["enabled"], alpha["usable"], alpha["unpriced"]) == (
         "admin", "set", True, True, False)
     assert Decimal(alpha["input_usd_per_mtok"]) == 1 and Decimal(alpha["output_usd_per_mtok"]) == 2
-    assert Decimal(by_name["gamma"]["input_usd_per_mtok"]) == 3 and Decimal(by_name["gamma"]["output_usd_per_mtok"]) == 15
+    gamma = by_name["gamma"]
+    assert Decimal(gamma["input_usd_per_mtok"]) == 3 and Decimal(gamma["output_usd_per_mtok"]) == 15
     beta = by_name["beta"]
     assert (beta["price_source"], beta["key"], beta["usable"], beta["unpriced"]) == ("fallback", "missing", False, True)
 

@@ -212,4 +212,20 @@ def test_each_migration_steps_up_and_down_with_data_kept(any_url):
         assert conn.execute(text("SELECT count(*) FROM auth_session")).scalar() == 1
     engine.dispose()
     migrate.upgrade(url=any_url)
-    assert revision_of(any_url) == migrate.head_revision() == "0002_session_delivered_at"
+    assert revision_of(any_url) == migrate.head_revision() == "0003_llm_gateway"
+
+
+def test_llm_migration_seeds_the_default_chain_and_steps_down(any_url):
+    """0003 adds the gateway's tables and the default chain Gemini -> OpenAI -> Anthropic
+    (+ Ollama, disabled); stepping down removes them and keeps everything else."""
+    migrate.upgrade("0003_llm_gateway", url=any_url)
+    engine = create_engine(any_url)
+    with engine.connect() as conn:
+        chain = conn.execute(text("SELECT name, model, enabled FROM llm_deployment ORDER BY position")).all()
+    assert [(name, model, bool(enabled)) for name, model, enabled in chain] == [
+        ("gemini", "gemini/gemini-2.5-pro", True), ("openai", "gpt-4o", True),
+        ("anthropic", "anthropic/claude-sonnet-4-5", True), ("ollama", "ollama/llama3.1", False)]
+    migrate.downgrade("0002_session_delivered_at", url=any_url)
+    assert "llm_deployment" not in inspect(engine).get_table_names()
+    assert "auth_session" in inspect(engine).get_table_names()
+    engine.dispose()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from services import crypto, redaction, runtime_settings
+from services import crypto, runtime_settings
 from services.auth import sessions, users
 from services.cli.commands import main
 from services.db import migrate
@@ -26,13 +25,7 @@ SECRET = "sk-live-TopSecretValue-4242"
 PASSWORD = "a long admin password"
 
 
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    """main() installs the redacting record factory; put back what was there."""
-    factory, installed = logging.getLogRecordFactory(), redaction._installed
-    yield
-    logging.setLogRecordFactory(factory)
-    redaction._installed = installed
+pytestmark = pytest.mark.usefixtures("restore_logging")  # main() installs the redacting record factory
 
 
 @pytest.fixture
