@@ -17,7 +17,10 @@ from tests.conftest import reset_process_caches
 
 pytestmark = pytest.mark.integration
 
-APP_TABLES = {"user", "auth_session", "api_token", "setting", "job_run", "notification"}
+APP_TABLES = {"user", "auth_session", "api_token", "setting", "job_run", "notification",
+              "llm_deployment", "llm_budget_month", "llm_budget_feature", "llm_daily_usage", "llm_reservation",
+              "llm_budget_alert", "llm_call", "llm_feedback", "llm_cache", "llm_failure_report",
+              "llm_prompt_version"}
 
 
 def table_names(url: str) -> set[str]:
