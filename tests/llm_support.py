@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
 from services.llm import providers
 from services.llm.types import LLMRequest
 
@@ -15,3 +20,10 @@ def add_provider(fake, name: str, dialect: str, model: str, **options) -> provid
 def ask(text: str = "Say hello", *, feature: str = "test", **fields) -> LLMRequest:
     """A request through the general/complete template."""
     return LLMRequest(feature=feature, template="general/complete", variables={"text": text}, **fields)
+
+
+def run_async(coro: Coroutine[Any, Any, Any]) -> Any:
+    """asyncio.run in a thread of its own: Playwright's sync API keeps an event loop running
+    in the main thread for the rest of the session once a browser test has run."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()

@@ -205,7 +205,8 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
     if args.requests < 1 or args.concurrency < 1:
         print("error: --requests and --concurrency must be at least 1", file=sys.stderr)
         return 2
-    print(json.dumps(asyncio.run(_load(args))))
+    # On the gateway's own loop: works whether or not this thread already runs one.
+    print(json.dumps(gateway.on_gateway_loop(_load(args)).result()))
     return 0
 
 

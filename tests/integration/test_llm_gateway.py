@@ -11,13 +11,25 @@ from sqlmodel import select
 from services import runtime_settings
 from services.auth import users
 from services.db import session_scope
-from services.db.models import LLMBudgetAlert, LLMBudgetMonth, LLMCall, LLMFailureReport, LLMReservation, Notification
+from services.db.models import (
+    LLMBudgetAlert,
+    LLMBudgetMonth,
+    LLMCall,
+    LLMFailureReport,
+    LLMReservation,
+    Notification,
+)
 from services.llm import budget, calls, config, gateway, prompts, providers, reports
 from services.llm.costs import Prices, Usage, cost_nanos
 from services.llm.messages import UntrustedText
-from services.llm.types import AllProvidersFailed, BudgetExceeded, CallStatus, LLMUnavailable
+from services.llm.types import (
+    AllProvidersFailed,
+    BudgetExceeded,
+    CallStatus,
+    LLMUnavailable,
+)
 from tests.fakes.llm_providers import error, hang, ok, refused_url
-from tests.llm_support import add_provider, ask
+from tests.llm_support import add_provider, ask, run_async
 
 # Admin prices that make arithmetic easy: $1 per 1M input tokens, $2 per 1M output tokens.
 PRICED = {"input_price": "1", "output_price": "2"}
@@ -275,7 +287,7 @@ def test_concurrent_calls_never_overspend(fake_llm):
         return await asyncio.gather(*(gateway.acomplete(ask(f"q{n}", max_tokens=10, use_cache=False))
                                       for n in range(100)), return_exceptions=True)
 
-    outcomes = asyncio.run(burst())
+    outcomes = run_async(burst())
 
     answered = [o for o in outcomes if not isinstance(o, BaseException)]
     refused = [o for o in outcomes if isinstance(o, BudgetExceeded)]
@@ -460,7 +472,7 @@ def test_streaming_yields_pieces_then_the_costed_result(fake_llm, dialect):
     async def collect():
         return [item async for item in gateway.astream(ask("stream please"))]
 
-    items = asyncio.run(collect())
+    items = run_async(collect())
     pieces, result = items[:-1], items[-1]
     assert len(pieces) > 1 and "".join(pieces) == "one two three four five six" == result.text
     assert result.status == CallStatus.ok
@@ -475,7 +487,7 @@ def test_stream_retries_before_the_first_piece(fake_llm):
     async def collect():
         return [item async for item in gateway.astream(ask("stream please"))]
 
-    items = asyncio.run(collect())
+    items = run_async(collect())
     assert "".join(items[:-1]) == "after retry" and len(items[-1].attempts) == 2
 
 
@@ -511,7 +523,7 @@ def test_gemini_stream_failures_are_classified_and_bounded(fake_llm):
     async def collect():
         return [item async for item in gateway.astream(ask("stream please"))]
 
-    items = asyncio.run(collect())
+    items = run_async(collect())
     result = items[-1]
     # 429 (wrapped by litellm mid-stream) is retried after Retry-After; the hang hits our own
     # per-chunk timeout, since litellm ignores the timeout for Gemini streams.
@@ -520,3 +532,13 @@ def test_gemini_stream_failures_are_classified_and_bounded(fake_llm):
     gem = [r.at for r in fake_llm.requests if r.model == "m-gem"]
     assert gem[1] - gem[0] >= 0.5
     assert result.attempts[1].latency_ms < 3000
+
+
+@pytest.mark.parametrize("text", ["plain English words " * 50, "東京の天気🙂" * 80, "x" * 3000])
+def test_the_reservation_bounds_any_tokenizer(text):
+    """No tokenizer makes more tokens than UTF-8 bytes, so the reserved amount is a true bound."""
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": text}]
+    for model in ("gpt-4o", "gemini/gemini-2.5-pro", "anthropic/claude-sonnet-4-5"):
+        estimate = gateway.estimate_prompt_tokens(model, messages)
+        assert estimate >= len(text.encode()) + len("Be brief.")
+        assert estimate >= gateway.litellm.token_counter(model=model, messages=messages)

@@ -10,7 +10,6 @@ import os
 
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # before the import, or litellm fetches it online
 
-import asyncio
 import http.client
 import json
 import threading
@@ -22,7 +21,15 @@ import pytest
 from litellm.exceptions import MidStreamFallbackError
 from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler
 
-from tests.fakes.llm_providers import Dialect, FakeLLMServer, error, hang, ok, refused_url
+from tests.fakes.llm_providers import (
+    Dialect,
+    FakeLLMServer,
+    error,
+    hang,
+    ok,
+    refused_url,
+)
+from tests.llm_support import run_async
 
 litellm.suppress_debug_info = True
 
@@ -75,7 +82,7 @@ def stream_chunks(fake: FakeLLMServer, dialect: Dialect, use_async: bool, **extr
     async def collect() -> list[Any]:
         return [chunk async for chunk in await litellm.acompletion(**kwargs)]
 
-    return asyncio.run(collect())
+    return run_async(collect())
 
 
 def retry_after(exc: Exception) -> str | None:
@@ -126,7 +133,7 @@ def test_default_answer_is_deterministic(fake: FakeLLMServer, dialect: Dialect) 
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_async_answer(fake: FakeLLMServer, dialect: Dialect) -> None:
     fake.script("m", RICH)
-    response = asyncio.run(litellm.acompletion(**call_kwargs(fake.api_base(dialect), dialect)))
+    response = run_async(litellm.acompletion(**call_kwargs(fake.api_base(dialect), dialect)))
     assert response.choices[0].message.content == "Hello there, dear tester"
     assert_rich_usage(response.usage)
 
@@ -234,7 +241,7 @@ def test_gemini_stream_ignores_timeout_unless_given_a_client(fake: FakeLLMServer
     fake.script("m", hang(5))
     started = time.monotonic()
     with pytest.raises(litellm.Timeout):
-        asyncio.run(with_client())
+        run_async(with_client())
     assert time.monotonic() - started < 2
 
 
