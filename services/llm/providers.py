@@ -25,15 +25,6 @@ _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,79}$")
 LOCAL_PREFIXES = ("ollama/", "ollama_chat/", "lm_studio/", "llamafile/")
 KEY_PREFIX = "provider_key."
 
-# The default chain the first migration seeds (name, model, api_base, key setting, enabled).
-DEFAULT_CHAIN: tuple[tuple[str, str, str, str, bool], ...] = (
-    ("gemini", "gemini/gemini-2.5-pro", "", "gemini.api_key", True),
-    ("openai", "gpt-4o", "", "openai.api_key", True),
-    ("anthropic", "anthropic/claude-sonnet-4-5", "", "anthropic.api_key", True),
-    ("ollama", "ollama/llama3.1", "http://127.0.0.1:11434", "", False),
-)
-
-
 @dataclass(frozen=True)
 class Deployment:
     id: int

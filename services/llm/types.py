@@ -78,10 +78,6 @@ class LLMResult:
             return self.status.value
         return "fallback"
 
-    @property
-    def cost_usd(self) -> float:
-        return self.cost_nanos / 1e9
-
 
 class LLMError(Exception):
     """Base of the errors a feature shows to its user; the message is written for them."""

@@ -15,8 +15,7 @@ from sqlalchemy import create_engine, text
 from services import crypto, runtime_settings
 from services.auth import sessions, users
 from services.cli.commands import main
-from services.db import migrate
-from services.db import session_scope
+from services.db import migrate, session_scope
 from services.db.models import JobRun
 from services.settings import reset_settings_cache
 

@@ -7,10 +7,9 @@ Create Date: 2026-11-21 11:15:19.181774
 
 from datetime import UTC, datetime
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-
+from alembic import op
 
 revision = '0003_llm_gateway'
 down_revision = '0002_session_delivered_at'
@@ -189,7 +188,7 @@ def upgrade() -> None:
     with op.batch_alter_table('llm_feedback', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_llm_feedback_call_id'), ['call_id'], unique=False)
 
-    # The default provider chain (services.llm.providers.DEFAULT_CHAIN at the time of writing).
+    # The default provider chain: current, priced models; Ollama for offline use, off until enabled.
     deployments = sa.table(
         'llm_deployment', sa.column('name', sa.String), sa.column('model', sa.String),
         sa.column('api_base', sa.String), sa.column('key_ref', sa.String), sa.column('enabled', sa.Boolean),
