@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import asdict
 
 from services import runtime_settings
-from services.llm import budget, calls, config, gateway, maintenance, providers
+from services.llm import budget, calls, config, gateway, maintenance, providers, reports
 from services.llm.costs import format_usd
 from services.llm.types import BudgetExceeded, LLMError, LLMRequest, LLMResult
 
@@ -210,6 +210,12 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """The CLI runs as the machine's operator, who may read every report."""
+    print(reports.read(args.report_id, user_id=0, is_admin=True), end="")
+    return 0
+
+
 def cmd_purge(_args: argparse.Namespace) -> int:
     _print_json(maintenance.run_maintenance())
     return 0
@@ -276,6 +282,10 @@ def register(groups: argparse._SubParsersAction) -> None:
     load.add_argument("--requests", type=int, default=100)
     load.add_argument("--concurrency", type=int, default=10)
     load.set_defaults(func=cmd_loadtest, no_cache=True)
+
+    report = llm.add_parser("report", help="print a failure report (markdown)")
+    report.add_argument("report_id")
+    report.set_defaults(func=cmd_report)
 
     llm.add_parser("purge", help="apply log retention, drop expired cache, free orphaned reservations").set_defaults(
         func=cmd_purge)

@@ -438,9 +438,11 @@ class _Run:
                                  feature=self.request.feature, markdown=markdown)
         log.error("LLM request %s (%s) failed on every provider after %d attempt(s): %s", self.request_id,
                   self.request.feature, len(self.attempts), final)
+        where = ("A report with the details and next steps is in your notifications."
+                 if self.request.user_id is not None else
+                 f"Details and next steps: `python -m services.cli llm report {report_id}`.")
         error = AllProvidersFailed(
-            f"Every AI provider failed ({len(self.attempts)} attempt(s)); last error: {final}. "
-            "A report with the details and next steps is in your notifications.",
+            f"Every AI provider failed ({len(self.attempts)} attempt(s)); last error: {final}. {where}",
             request_id=self.request_id, report_id=report_id)
         if self.request.fallback is None:
             raise error

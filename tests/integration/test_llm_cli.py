@@ -311,6 +311,10 @@ def test_complete_when_every_provider_fails(cli, fake_llm):
         ("p1", 1, "failed"), ("p1", 2, "failed"), ("p1", 3, "failed"), ("p2", 1, "failed")]
     assert fake_llm.count("m1") == 3 and fake_llm.count("m2") == 1
     assert _month().spent_nanos == 0 and _month().reserved_nanos == 0
+    assert f"llm report {summary['report_id']}" in err  # where the details are
+    code, shown, err = cli("report", summary["report_id"])
+    assert code == 0 and shown.startswith("# LLM request failed: docs/complete") and "## Recommendations" in shown
+    assert "**Authentication** (1 of 4 attempts)" in shown
     for text in cli.seen:
         assert SECRET not in text
 

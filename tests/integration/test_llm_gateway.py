@@ -167,6 +167,8 @@ def test_every_provider_failing_gives_a_report_and_a_notification(fake_llm, make
     fallback = gateway.complete(ask(fallback=lambda: "canned answer"))
     assert fallback.text == "canned answer" and fallback.status == CallStatus.failed
     assert "Every AI provider failed" in fallback.notice
+    assert "in your notifications" in str(caught.value)
+    assert "llm report " in fallback.notice  # no user to notify: the CLI command that shows it
 
 
 def test_no_usable_provider_is_offline(fake_llm):
