@@ -85,7 +85,7 @@ def load() -> GatewayConfig:
 T = TypeVar("T")
 K = TypeVar("K")
 FRESH_SECONDS = 1.0
-_instances: list[Fresh | FreshMap] = []
+_instances: list[FreshMap] = []
 
 
 def clear_caches() -> None:
@@ -94,34 +94,9 @@ def clear_caches() -> None:
         fresh.clear()
 
 
-class Fresh(Generic[T]):
-    """A value re-read when older than FRESH_SECONDS or after `clear()`."""
-
-    def __init__(self, load: Callable[[], T]) -> None:
-        self._load = load
-        self._value: T | None = None
-        self._at = 0.0
-        self._lock = threading.Lock()
-        rs.on_change(self.clear)
-        _instances.append(self)
-
-    def get(self) -> T:
-        now = time.monotonic()
-        with self._lock:
-            if self._value is not None and now - self._at < FRESH_SECONDS:
-                return self._value
-        value = self._load()
-        with self._lock:
-            self._value, self._at = value, now
-        return value
-
-    def clear(self) -> None:
-        with self._lock:
-            self._value = None
-
-
 class FreshMap(Generic[K, T]):
-    """Like Fresh, per key (e.g. the prompt of one feature/task/project)."""
+    """Values re-read per key (e.g. the prompt of one feature/task/project) when older than
+    FRESH_SECONDS, or after `clear()` (which any settings change in this process triggers)."""
 
     def __init__(self, load: Callable[[K], T]) -> None:
         self._load = load
@@ -144,6 +119,16 @@ class FreshMap(Generic[K, T]):
     def clear(self) -> None:
         with self._lock:
             self._values.clear()
+
+
+class Fresh(FreshMap[None, T]):
+    """One value, as FreshMap keeps one per key."""
+
+    def __init__(self, load: Callable[[], T]) -> None:
+        super().__init__(lambda _key: load())
+
+    def get(self) -> T:  # type: ignore[override]
+        return super().get(None)
 
 
 current = Fresh(load)

@@ -349,6 +349,7 @@ class _Run:
         self.request_id = new_id()
         self.started = utcnow()
         self.attempts: list[Attempt] = []
+        self.last_call_id = ""  # the newest log row, for feedback on a fallback answer
 
     def record(self, status: CallStatus, **fields: Any) -> calls.CallRecord:
         r = self.request
@@ -399,7 +400,7 @@ class _Run:
     def attempt_failed(self, reservation: budget.Reservation, attempt: Attempt, provider: providers.Deployment) -> None:
         with connection_scope(durable=False) as conn:
             budget.settle(conn, reservation, 0)
-            calls.add(conn, self.record(
+            self.last_call_id = calls.add(conn, self.record(
                 CallStatus.failed, attempt=attempt.number, provider=provider.name, model=provider.model,
                 latency_ms=attempt.latency_ms, error_class=attempt.error_class, error_message=attempt.error))
 
@@ -446,12 +447,7 @@ class _Run:
             request_id=self.request_id, report_id=report_id)
         if self.request.fallback is None:
             raise error
-        return self.result(CallStatus.failed, self.request.fallback(), self.attempts_last_call_id(),
-                           notice=str(error))
-
-    def attempts_last_call_id(self) -> str:
-        found = calls.recent(1, request_id=self.request_id)
-        return found[0].id if found else ""
+        return self.result(CallStatus.failed, self.request.fallback(), self.last_call_id, notice=str(error))
 
 
 async def _run(request: LLMRequest, on_token: Callable[[str], None] | None = None) -> LLMResult:
@@ -536,7 +532,8 @@ class ProviderCheck:
 def test_providers(user_id: int | None = None) -> list[ProviderCheck]:
     """One tiny call to every enabled provider, with a single attempt each. The calls are
     budgeted and logged like any other (feature "provider_test")."""
-    cfg = replace(config.load(), attempts_per_provider=1, timeout=min(config.load().timeout, 30))
+    loaded = config.load()
+    cfg = replace(loaded, attempts_per_provider=1, timeout=min(loaded.timeout, 30))
     deployments = [d for d in providers.chain() if d.enabled]
     messages = [{"role": "user", "content": "Reply with the single word OK."}]
     prep = _Prepared(cfg, deployments, providers.keys_for(deployments), messages, "", messages[0]["content"], [],
