@@ -16,6 +16,12 @@ ACCOUNT = "/account"
 ADMIN_USERS = "/admin/users"
 ADMIN_SETTINGS = "/admin/settings"
 ADMIN_STATUS = "/admin/status"
+ASSISTANT = "/assistant"
+ADMIN_LLM_COSTS = "/admin/llm/costs"
+ADMIN_LLM_CONFIG = "/admin/llm/config"
+ADMIN_LLM_PROMPTS = "/admin/llm/prompts"
+ADMIN_LLM_LOGS = "/admin/llm/logs"
+ADMIN_LLM_LEARNED = "/admin/llm/learned"
 
 
 @dataclass(frozen=True)
@@ -29,15 +35,25 @@ class NavItem:
 # The sidebar lists the sections that exist; later features add theirs.
 NAV: tuple[NavItem, ...] = (
     NavItem("Home", HOME, "house"),
+    NavItem("Assistant", ASSISTANT, "message-square-code"),
     NavItem("Jobs", JOBS, "list-checks"),
     NavItem("Notifications", NOTIFICATIONS, "bell"),
     NavItem("Account", ACCOUNT, "user-cog"),
     NavItem("Users", ADMIN_USERS, "users", admin_only=True),
     NavItem("Settings", ADMIN_SETTINGS, "settings", admin_only=True),
     NavItem("Status", ADMIN_STATUS, "activity", admin_only=True),
+    NavItem("LLM", ADMIN_LLM_COSTS, "brain-circuit", admin_only=True),
+)
+# The LLM admin portal's own tabs (the sidebar links to the first).
+LLM_TABS: tuple[NavItem, ...] = (
+    NavItem("Costs", ADMIN_LLM_COSTS, "chart-line", admin_only=True),
+    NavItem("Config", ADMIN_LLM_CONFIG, "sliders-horizontal", admin_only=True),
+    NavItem("Prompts", ADMIN_LLM_PROMPTS, "file-pen-line", admin_only=True),
+    NavItem("Logs", ADMIN_LLM_LOGS, "scroll-text", admin_only=True),
+    NavItem("Learned", ADMIN_LLM_LEARNED, "graduation-cap", admin_only=True),
 )
 
-ALL_ROUTES = (SETUP, LOGIN, *(item.route for item in NAV))
+ALL_ROUTES = (SETUP, LOGIN, *(item.route for item in NAV), *(item.route for item in LLM_TABS[1:]))
 
 
 def _one_origin() -> bool:

@@ -8,13 +8,13 @@ Secret values are encrypted at rest and registered with the log redactor.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from dotenv import dotenv_values
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from services import crypto, redaction
 from services.auth.errors import ValidationError
@@ -33,6 +33,7 @@ class SettingSpec:
     kind: str = "text"  # text | int | decimal | bool | levels | allocations
     help: str = ""
     minimum: int = 0
+    maximum: int | None = None  # for int and decimal kinds
 
 
 # The settings the app knows. Later features append theirs here.
@@ -124,6 +125,30 @@ KNOWN: tuple[SettingSpec, ...] = (
     SettingSpec(
         "llm.redact", "Redact before sending", "LLM gateway", default="emails,phones,api_keys",
         help="What the redact_pii plugin removes from prompts: emails, phones, api_keys.",
+    ),
+    SettingSpec(
+        "llm.min_quality_score", "Minimum quality score to learn from", "LLM learning", default="90", kind="int",
+        maximum=100, help="0-100. An accepted output becomes a learned template only at or above this score.",
+    ),
+    SettingSpec(
+        "llm.cross_validation", "Second-provider review of sensitive code", "LLM learning", default="true",
+        kind="bool", help="Code for payment, auth, SQL, migrations ... is reviewed by another provider.",
+    ),
+    SettingSpec(
+        "llm.templates_enabled", "Answer repeat work from learned templates", "LLM learning", default="true",
+        kind="bool",
+    ),
+    SettingSpec(
+        "llm.template_similarity", "Template match threshold (0-1)", "LLM learning", default="0.80",
+        kind="decimal", maximum=1, help="Cosine similarity a new request needs to be answered from a template.",
+    ),
+    SettingSpec(
+        "llm.template_features", "Features answered from templates", "LLM learning",
+        default="assistant,inbox,jira", help="Comma-separated feature names.",
+    ),
+    SettingSpec(
+        "llm.template_floor", "Disable templates below quality", "LLM learning", default="60", kind="int",
+        maximum=100, help="Bad ratings and heavy edits lower a template's quality; below this it stops answering.",
     ),
 )
 _BY_KEY = {spec.key: spec for spec in KNOWN}
@@ -224,9 +249,16 @@ def parse_allocations(label: str, value: str) -> dict[str, Decimal]:
     return allocations
 
 
+def _check_maximum(spec: SettingSpec, number: int | Decimal) -> None:
+    if spec.maximum is not None and number > spec.maximum:
+        raise ValidationError(f"{spec.label} must be at most {spec.maximum}.")
+
+
 def _validate(spec: SettingSpec, value: str) -> str:
     if spec.kind == "decimal":
-        return str(parse_decimal(spec.label, value))
+        decimal = parse_decimal(spec.label, value)
+        _check_maximum(spec, decimal)
+        return str(decimal)
     if spec.kind == "bool":
         return "true" if parse_bool(value) else "false"
     if spec.kind == "levels":
@@ -240,6 +272,7 @@ def _validate(spec: SettingSpec, value: str) -> str:
             raise ValidationError(f"{spec.label} must be a whole number, not {value!r}.") from None
         if number < spec.minimum:
             raise ValidationError(f"{spec.label} must be at least {spec.minimum}.")
+        _check_maximum(spec, number)
         return str(number)
     return value
 
@@ -299,16 +332,55 @@ def set_value(key: str, value: str, *, updated_by: int | None = None) -> Setting
     spec = spec_for(key)
     value = _validate(spec, value)
     with session_scope() as session:
-        row = session.get(Setting, key) or Setting(key=key)
-        row.is_secret = spec.secret
-        row.value = crypto.encrypt(value) if spec.secret else value
-        row.updated_at = utcnow()
-        row.updated_by = updated_by
-        session.add(row)
-    if spec.secret:
-        redaction.register(value)
+        _write(session, spec, value, updated_by)
     _changed()
     return _view(spec, value, True)
+
+
+def _write(session: Session, spec: SettingSpec, value: str, updated_by: int | None) -> None:
+    """Store one validated value (encrypted when secret); the caller commits and notifies."""
+    row = session.get(Setting, spec.key) or Setting(key=spec.key)
+    row.is_secret = spec.secret
+    row.value = crypto.encrypt(value) if spec.secret else value
+    row.updated_at = utcnow()
+    row.updated_by = updated_by
+    session.add(row)
+    if spec.secret:
+        redaction.register(value)
+
+
+class SettingsInvalid(ValidationError):
+    """Several values refused at once, by key, so a form can mark each field."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        super().__init__(" ".join(problems.values()))
+        self.problems = problems
+
+
+def set_many(values: Mapping[str, str], *, updated_by: int | None = None) -> list[str]:
+    """All or nothing, for forms: every value is validated before any is stored (SettingsInvalid
+    names each bad one), then the changed ones are written in one transaction. Returns the keys
+    whose value changed; an unchanged value is not written, so an unset setting keeps following
+    its default."""
+    problems: dict[str, str] = {}
+    checked: dict[str, str] = {}
+    for raw_key, value in values.items():
+        try:
+            key = normalise_key(raw_key)
+            checked[key] = _validate(spec_for(key), value)
+        except ValidationError as exc:
+            problems[raw_key] = str(exc)
+    if problems:
+        raise SettingsInvalid(problems)
+    stored = get_values(checked)
+    changed = [key for key, value in checked.items() if stored[key] != value]
+    if not changed:
+        return []
+    with session_scope() as session:
+        for key in changed:
+            _write(session, spec_for(key), checked[key], updated_by)
+    _changed()
+    return changed
 
 
 def unset(key: str) -> None:

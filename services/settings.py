@@ -45,6 +45,11 @@ class BootstrapSettings(BaseSettings):
     inprocess_threads: int = 2
     session_days: int = 14
     log_level: str = "INFO"
+    # A local all-MiniLM-L6-v2 folder; unset means <data_dir>/models, then ../shared/models,
+    # then fastembed's download (services.search.embedder).
+    embedding_model_path: str = ""
+    # A Qdrant server; unset means an in-memory index per process (services.search.store).
+    qdrant_url: str = Field(default="", validation_alias=AliasChoices("QDRANT_URL", "LLMCODER_QDRANT_URL"))
 
     def resolved_database_url(self) -> str:
         if self.database_url:

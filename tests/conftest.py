@@ -15,7 +15,7 @@ from services import crypto, redaction
 from services.db import engine as db_engine
 from services.db import migrate
 from services.jobs import queues, runners
-from services.llm import budget
+from services.llm import budget, learned
 from services.llm import config as llm_config
 from services.settings import reset_settings_cache
 
@@ -41,6 +41,7 @@ def reset_process_caches() -> None:
     queues.redis_for.cache_clear()
     llm_config.clear_caches()
     budget.forget_fired_alerts()
+    learned.reset_index()
 
 
 @pytest.fixture

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import reflex as rx
 
 STATUS_COLORS = {
@@ -42,4 +45,14 @@ def status_badge(status) -> rx.Component:
     return rx.badge(
         status,
         color_scheme=rx.match(status, *[(k, v) for k, v in STATUS_COLORS.items()], "gray"),
+    )
+
+
+def data_table(headers: Sequence[str], rows: Any, render_row: Callable[[Any], rx.Component],
+               **props: Any) -> rx.Component:
+    """A header row, then one row per item of a list var."""
+    return rx.table.root(
+        rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in headers])),
+        rx.table.body(rx.foreach(rows, render_row)),
+        **props,
     )

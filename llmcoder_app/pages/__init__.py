@@ -1,5 +1,22 @@
 """One module per page; importing them registers the routes."""
 
-from llmcoder_app.pages import account, admin_settings, admin_status, admin_users, auth, home, jobs, notifications
+from llmcoder_app.pages import (
+    account,
+    admin_llm_config,
+    admin_llm_costs,
+    admin_llm_learned,
+    admin_llm_logs,
+    admin_llm_prompts,
+    admin_settings,
+    admin_status,
+    admin_users,
+    assistant,
+    auth,
+    home,
+    jobs,
+    notifications,
+)
 
-__all__ = ["account", "admin_settings", "admin_status", "admin_users", "auth", "home", "jobs", "notifications"]
+__all__ = ["account", "admin_llm_config", "admin_llm_costs", "admin_llm_learned", "admin_llm_logs",
+           "admin_llm_prompts", "admin_settings", "admin_status", "admin_users", "assistant", "auth", "home", "jobs",
+           "notifications"]

@@ -2,7 +2,7 @@
 
 import reflex as rx
 
-from components.common.widgets import error_callout, field, success_callout
+from components.common.widgets import data_table, error_callout, field, success_callout
 from components.layout import app_shell
 from llmcoder_app import routes
 from state.account import AccountState
@@ -63,10 +63,9 @@ def account_page() -> rx.Component:
                               rx.button("Create token", type="submit", id="token-submit")),
                     on_submit=AccountState.create_token,
                 ),
-                rx.table.root(
-                    rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
-                                                   ("Name", "Token", "Created", "Last used", "")])),
-                    rx.table.body(rx.foreach(AccountState.token_rows, _token_row)),
+                data_table(
+                    ("Name", "Token", "Created", "Last used", ""),
+                    AccountState.token_rows, _token_row,
                     width="100%",
                 ),
                 spacing="3",

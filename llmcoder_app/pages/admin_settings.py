@@ -2,7 +2,7 @@
 
 import reflex as rx
 
-from components.common.widgets import error_callout, success_callout
+from components.common.widgets import data_table, error_callout, success_callout
 from components.layout import app_shell
 from llmcoder_app import routes
 from state.settings import SettingsState
@@ -74,10 +74,9 @@ def settings_page() -> rx.Component:
             ),
             width="100%",
         ),
-        rx.table.root(
-            rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
-                                           ("Setting", "Group", "Current", "Change")])),
-            rx.table.body(rx.foreach(SettingsState.rows, _row)),
+        data_table(
+            ("Setting", "Group", "Current", "Change"),
+            SettingsState.rows, _row,
             width="100%",
             id="settings-table",
         ),

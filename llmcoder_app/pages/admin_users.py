@@ -2,7 +2,7 @@
 
 import reflex as rx
 
-from components.common.widgets import error_callout, field, success_callout
+from components.common.widgets import data_table, error_callout, field, success_callout
 from components.layout import app_shell
 from llmcoder_app import routes
 from state.shell import ShellState
@@ -86,10 +86,9 @@ def users_page() -> rx.Component:
             ),
             width="100%",
         ),
-        rx.table.root(
-            rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
-                                           ("User", "Role", "State", "Last sign-in", "")])),
-            rx.table.body(rx.foreach(UsersState.rows, _row)),
+        data_table(
+            ("User", "Role", "State", "Last sign-in", ""),
+            UsersState.rows, _row,
             width="100%",
             id="users-table",
         ),

@@ -2,7 +2,7 @@
 
 import reflex as rx
 
-from components.common.widgets import error_callout, status_badge
+from components.common.widgets import data_table, error_callout, status_badge
 from components.layout import app_shell
 from llmcoder_app import routes
 from state.jobs import POLL_MS, JobRow, JobsState
@@ -85,10 +85,9 @@ def jobs_page() -> rx.Component:
         error_callout(JobsState.error, "jobs-error"),
         rx.cond(
             JobsState.jobs.length() > 0,
-            rx.table.root(
-                rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
-                                               ("Job", "Status", "Progress", "Details", "Started", "")])),
-                rx.table.body(rx.foreach(JobsState.jobs, _row)),
+            data_table(
+                ("Job", "Status", "Progress", "Details", "Started", ""),
+                JobsState.jobs, _row,
                 width="100%",
                 id="jobs-table",
             ),

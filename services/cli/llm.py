@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import asdict
 
 from services import runtime_settings
-from services.llm import budget, calls, config, gateway, maintenance, providers, reports
+from services.llm import budget, calls, config, gateway, maintenance, providers, reports, usage
 from services.llm.costs import format_usd
 from services.llm.types import BudgetExceeded, LLMError, LLMRequest, LLMResult
 
@@ -58,6 +58,20 @@ def cmd_provider_list(args: argparse.Namespace) -> int:
 def cmd_provider_remove(args: argparse.Namespace) -> int:
     providers.remove(args.name)
     print(f"Removed {args.name}.")
+    return 0
+
+
+def cmd_provider_edit(args: argparse.Namespace) -> int:
+    d = providers.update(args.name, model=args.model, api_base=args.api_base, api_key=args.api_key,
+                         input_price=args.input_price, output_price=args.output_price,
+                         cached_input_price=args.cached_price)
+    print(f"Updated {d.name} ({d.model}).")
+    return 0
+
+
+def cmd_provider_move(args: argparse.Namespace) -> int:
+    d = providers.move(args.name, args.position)
+    print(f"{d.name} is now at position {d.position}.")
     return 0
 
 
@@ -107,25 +121,8 @@ def cmd_complete(args: argparse.Namespace) -> int:
     return 0
 
 
-def usage_report() -> dict:
-    cfg = config.load()
-    month = budget.month_usage(cfg)
-    return {
-        "month": month.month,
-        "budget_usd": month.limit_nanos / 1e9,
-        "spent_usd": month.spent_nanos / 1e9,
-        "reserved_usd": month.reserved_nanos / 1e9,
-        "remaining_usd": month.remaining_nanos / 1e9,
-        "saved_usd": month.saved_nanos / 1e9,
-        "spent_nanos": month.spent_nanos,
-        "alerts_fired": month.alerts,
-        "by_provider": budget.month_breakdown(month.month, "provider"),
-        "by_feature": budget.month_breakdown(month.month, "feature"),
-    }
-
-
 def cmd_usage(args: argparse.Namespace) -> int:
-    report = usage_report()
+    report = usage.report()
     if args.json:
         _print_json(report)
         return 0
@@ -245,6 +242,19 @@ def register(groups: argparse._SubParsersAction) -> None:
     add.add_argument("--position", type=int, help="1 = tried first (default: last)")
     add.add_argument("--disabled", action="store_true")
     add.set_defaults(func=cmd_provider_add)
+    edit = provider.add_parser("edit", help="change a deployment (options not given stay as they are)")
+    edit.add_argument("name")
+    edit.add_argument("--model", help="litellm model id")
+    edit.add_argument("--api-base", help="endpoint ('' = the vendor's default)")
+    edit.add_argument("--api-key", help="a new key, stored encrypted as this provider's own")
+    edit.add_argument("--input-price", help="USD per 1M input tokens ('' = from the cost map)")
+    edit.add_argument("--output-price", help="USD per 1M output tokens")
+    edit.add_argument("--cached-price", help="USD per 1M cached input tokens")
+    edit.set_defaults(func=cmd_provider_edit)
+    move = provider.add_parser("move", help="put a deployment at a position (1 = tried first)")
+    move.add_argument("name")
+    move.add_argument("position", type=int)
+    move.set_defaults(func=cmd_provider_move)
     listing = provider.add_parser("list", help="show the chain")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=cmd_provider_list)

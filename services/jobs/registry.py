@@ -45,3 +45,4 @@ def load_all() -> None:
     import services.jobs.diagnostics  # noqa: F401
     import services.jobs.export  # noqa: F401
     import services.llm.maintenance  # noqa: F401
+    import services.llm.outcomes  # noqa: F401

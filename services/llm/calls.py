@@ -47,6 +47,9 @@ class CallRecord:
     error_class: str = ""
     error_message: str = ""
     created_at: datetime | None = None
+    template_id: int | None = None
+    task_text: str = ""
+    context: str = ""
 
 
 _INSERT = insert(LLMCall.__table__)  # type: ignore[attr-defined]
@@ -64,7 +67,8 @@ def add(conn: Connection, record: CallRecord) -> str:
         cached_tokens=record.usage.cached_tokens, reasoning_tokens=record.usage.reasoning_tokens,
         cost_nanos=record.cost_nanos, saved_nanos=record.saved_nanos, unpriced=record.unpriced,
         latency_ms=record.latency_ms, status=record.status, error_class=record.error_class,
-        error_message=scrub(record.error_message)[:4000], content_purged=False,
+        error_message=scrub(record.error_message)[:4000], content_purged=False, template_id=record.template_id,
+        task_text=scrub(record.task_text), context=record.context[:200], validation="",
     ))
     return call_id
 
@@ -148,5 +152,6 @@ def purge_content(retention_days: int, now: datetime | None = None) -> int:
     with session_scope() as session:
         return session.exec(
             update(LLMCall).where(col(LLMCall.created_at) < cutoff, col(LLMCall.content_purged).is_(False))
-            .values(system_prompt="", user_prompt="", response="", error_message="", content_purged=True)
+            .values(system_prompt="", user_prompt="", response="", error_message="", task_text="",
+                    content_purged=True)
         ).rowcount  # type: ignore[call-overload]

@@ -39,6 +39,15 @@ class GatewayConfig:
     dry_run: bool
     plugins: tuple[str, ...]
     redact_kinds: tuple[str, ...]
+    min_quality: int
+    cross_validation: bool
+    templates_enabled: bool
+    template_similarity: float
+    template_features: frozenset[str]
+    template_floor: int
+
+    def templates_allowed(self, feature: str) -> bool:
+        return self.templates_enabled and feature in self.template_features
 
     def cache_allowed(self, feature: str) -> bool:
         return self.cache_enabled and feature not in self.cache_off_features
@@ -79,6 +88,12 @@ def load() -> GatewayConfig:
         dry_run=rs.parse_bool(v["llm.dry_run"]),
         plugins=_names(v["llm.plugins"]),
         redact_kinds=_names(v["llm.redact"]),
+        min_quality=min(100, max(0, int(v["llm.min_quality_score"]))),
+        cross_validation=rs.parse_bool(v["llm.cross_validation"]),
+        templates_enabled=rs.parse_bool(v["llm.templates_enabled"]),
+        template_similarity=min(1.0, max(0.0, float(number("llm.template_similarity")))),
+        template_features=frozenset(_names(v["llm.template_features"])),
+        template_floor=min(100, max(0, int(v["llm.template_floor"]))),
     )
 
 

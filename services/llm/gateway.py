@@ -36,7 +36,7 @@ import litellm  # noqa: E402
 
 from services.db import connection_scope  # noqa: E402
 from services.db.models.base import new_id, utcnow  # noqa: E402
-from services.llm import budget, cache, calls, config, maintenance, prompts, providers, reports  # noqa: E402
+from services.llm import budget, cache, calls, config, learned, maintenance, prompts, providers, reports  # noqa: E402
 from services.llm.costs import Prices, Usage, cost_nanos, format_usd, worst_case_nanos  # noqa: E402
 from services.llm.messages import build_messages, split_prompts  # noqa: E402
 from services.llm.plugins import LLMPlugin, PluginContext, apply_prompt, apply_response, load_plugins  # noqa: E402
@@ -315,17 +315,23 @@ class _Prepared:
     context: PluginContext
     cache_keys: dict[str, str]  # by deployment name; empty when the cache is not used
     hit: cache.Hit | None = None
+    template: learned.Match | None = None
 
 
 def _prepare(request: LLMRequest) -> _Prepared:
     cfg = config.current.get()
     deployments, keys = providers.current.get()
     usable = [d for d in deployments if providers.usable(d, keys.get(d.name, ""))]
+    if request.provider:
+        usable = [d for d in usable if d.name == request.provider]
+    elif request.avoid_providers:
+        usable = [d for d in usable if d.name not in request.avoid_providers] or usable
     now = utcnow()
     # When every provider is cooling down, trying them beats refusing outright.
     ready = [d for d in usable if not d.cooling_down(now)] or usable
     template_feature, _, template_task = (request.template or f"{request.feature}/{request.task}").partition("/")
-    rendered = prompts.render(template_feature, template_task, request.variables, project=request.project)
+    rendered = (prompts.RenderedPrompt(*request.prompts, source="default", version=0) if request.prompts is not None else
+                prompts.render(template_feature, template_task, request.variables, project=request.project))
     context = PluginContext(request.feature, request.task, request.project, request.user_id)
     plugins = load_plugins(cfg.plugins, redact_kinds=cfg.redact_kinds)
     messages = build_messages(system=rendered.system, user=rendered.user, untrusted=request.untrusted,
@@ -338,7 +344,12 @@ def _prepare(request: LLMRequest) -> _Prepared:
         params = {"max_tokens": request.max_tokens, "temperature": request.temperature}
         cache_keys = {d.name: cache.key(d.model, messages, params) for d in ready}
         hit = cache.lookup(list(cache_keys.values()))
-    return _Prepared(cfg, ready, keys, messages, system_text, user_text, plugins, context, cache_keys, hit)
+    template = None
+    if (request.task_text and request.use_templates and cfg.templates_allowed(request.feature)
+            and not (request.dry_run or cfg.dry_run)):
+        template = learned.lookup(request.feature, request.context, request.task_text,
+                                  threshold=cfg.template_similarity)
+    return _Prepared(cfg, ready, keys, messages, system_text, user_text, plugins, context, cache_keys, hit, template)
 
 
 class _Run:
@@ -355,7 +366,7 @@ class _Run:
         r = self.request
         return calls.CallRecord(request_id=self.request_id, status=status.value, feature=r.feature, task=r.task,
                                 project=r.project, user_id=r.user_id, system_prompt=self.prep.system_text,
-                                user_prompt=self.prep.user_text, **fields)
+                                user_prompt=self.prep.user_text, task_text=r.task_text, context=r.context, **fields)
 
     def result(self, status: CallStatus, text: str, call_id: str, **fields: Any) -> LLMResult:
         return LLMResult(text=text, status=status, request_id=self.request_id, call_id=call_id,
@@ -383,6 +394,20 @@ class _Run:
         return self.result(CallStatus.cache, text, call_id, provider="cache", model=hit.model,
                            input_tokens=hit.input_tokens, output_tokens=hit.output_tokens,
                            saved_nanos=hit.cost_nanos)
+
+    def from_template(self, match: learned.Match) -> LLMResult:
+        text = apply_response(self.prep.plugins, match.text, self.prep.context)
+        with connection_scope(durable=False) as conn:
+            budget.record_saving(conn, budget.month_key(utcnow()), match.saved_nanos)  # month first, as `succeeded`
+            learned.count_use(conn, match.template_id, match.saved_nanos)
+            call_id = calls.add(conn, self.record(
+                CallStatus.template, provider="template", model=match.source_model, response=text,
+                saved_nanos=match.saved_nanos, template_id=match.template_id))
+        notice = (f"Answered from the learned template \u201c{learned.display_name(match.name)}\u201d "
+                  f"(similarity {match.score:.2f}): "
+                  f"no provider was called, {format_usd(match.saved_nanos)} saved.")
+        return self.result(CallStatus.template, text, call_id, provider="template", model=match.source_model,
+                           saved_nanos=match.saved_nanos, template_id=match.template_id, notice=notice)
 
     def without_provider(self, status: CallStatus, error: LLMError) -> LLMResult:
         """Budget reached or offline: the feature's own fallback when it has one, else the error."""
@@ -456,6 +481,13 @@ async def _run(request: LLMRequest, on_token: Callable[[str], None] | None = Non
     cfg = prep.cfg
     if request.dry_run or cfg.dry_run:
         return run.dry_run()
+    if prep.template is not None:
+        if on_token:
+            on_token(prep.template.text)
+        return run.from_template(prep.template)
+    if not prep.chain and request.provider:
+        return run.without_provider(CallStatus.offline, LLMUnavailable(
+            f"Provider {request.provider!r} is not in the chain, is disabled or has no API key."))
     if not prep.chain:
         error = LLMUnavailable("No AI provider is available: add an API key in Settings (or enable a local model "
                                "with `python -m services.cli llm provider enable ollama`).")

@@ -200,18 +200,23 @@ def _append(
     raise ValidationError(f"Could not save the {feature}/{task} prompt: other saves kept racing; try again.")
 
 
+def _check_texts(system: str, user: str, allowed: Sequence[str]) -> None:
+    """What an admin's wording must satisfy, whether it is saved or only tried out."""
+    if not user.strip():
+        raise ValidationError("The user prompt cannot be empty.")
+    for label, text in (("System", system), ("User", user)):
+        problem = _problem(text, allowed)
+        if problem:
+            raise ValidationError(f"{label} prompt {problem}")
+
+
 def save_override(
     feature: str, task: str, *, system: str, user: str, project: str = "", user_id: int | None = None
 ) -> int:
     """A new override version for the admin (project "") or one project; returns its number."""
     default = get_default(feature, task)
     project = _clean_project(project)
-    if not user.strip():
-        raise ValidationError("The user prompt cannot be empty.")
-    for label, text in (("System", system), ("User", user)):
-        problem = _problem(text, default.variables)
-        if problem:
-            raise ValidationError(f"{label} prompt {problem}")
+    _check_texts(system, user, default.variables)
     return _append(feature, task, project, system=system, user=user, is_reset=False, user_id=user_id)
 
 
@@ -256,6 +261,18 @@ def current(feature: str, task: str, *, project: str = "") -> PromptView:
     return PromptView(feature, task, project, default.system, default.user, "default", 0, default.variables)
 
 
+def override_projects(feature: str, task: str) -> list[str]:
+    """The projects that have (or had) their own wording for this prompt, by name."""
+    query = (
+        select(PromptTemplateVersion.project)
+        .where(_pair(feature, task), PromptTemplateVersion.project != ADMIN_PROJECT)
+        .distinct()
+        .order_by(PromptTemplateVersion.project)
+    )
+    with session_scope() as session:
+        return list(session.exec(query).all())
+
+
 def history(feature: str, task: str, *, project: str = "") -> list[PromptVersionView]:
     """Every saved version of one level, newest first."""
     get_default(feature, task)
@@ -297,6 +314,36 @@ def render(feature: str, task: str, variables: Mapping[str, object], *, project:
             f"Prompt {_describe(view)} needs variable(s) that were not given: {', '.join(missing)}."
         )
     return RenderedPrompt(_fill(view.system, variables), _fill(view.user, variables), view.source, view.version)
+
+
+def render_text(system: str, user: str, variables: Mapping[str, object], allowed: Sequence[str]) -> tuple[str, str]:
+    """Unsaved wording filled with `variables` (to try it before saving): refused for the same
+    reasons a save is, and when a variable it uses is not given."""
+    _check_texts(system, user, allowed)
+    missing = sorted((_names(system) | _names(user)) - set(variables))
+    if missing:
+        raise ValidationError(f"Give a value for: {', '.join(missing)}.")
+    return _fill(system, variables), _fill(user, variables)
+
+
+# Plausible inputs for trying a prompt out, by variable name; other names get a placeholder.
+_DEMO_VALUES = {
+    "text": "Please write a short, friendly welcome message for Ada, who joins the team on Monday.",
+    "question": "How do I rotate the API key of a provider without downtime?",
+    "code": "def add(a, b):\n    return a + b\n",
+    "language": "Python",
+    "stack": "Python 3.11, Reflex, SQLModel",
+    "name": "Ada Lovelace",
+    "email": "ada@example.com",
+    "subject": "Welcome to the team",
+    "project": "demo-project",
+    "channel": "#general",
+}
+
+
+def demo_values(variables: Sequence[str]) -> dict[str, str]:
+    """A sample value for each variable, so a prompt can be tried without typing them all."""
+    return {name: _DEMO_VALUES.get(name, f"example {name.replace('_', ' ')}") for name in variables}
 
 
 register_default(

@@ -36,6 +36,15 @@ class LLMRequest:
     temperature: float | None = None
     use_cache: bool = True
     dry_run: bool = False
+    # What the user asked for in their words, and its context (tech stack, channel): learned
+    # templates are matched on these. Empty task_text: this request is never answered from one.
+    task_text: str = ""
+    context: str = ""
+    use_templates: bool = True  # False: a provider answers (a regeneration), which may still be learned
+    # (system, user) sent as they are, instead of rendering the feature's template (re-runs of a logged call).
+    prompts: tuple[str, str] | None = None
+    provider: str = ""  # only this deployment (re-run with another provider)
+    avoid_providers: tuple[str, ...] = ()  # not these, unless nothing else is usable (second opinions)
     # The feature's own answer when no provider may be called (budget reached, offline).
     fallback: Callable[[], str] | None = None
 
@@ -67,7 +76,8 @@ class LLMResult:
     saved_nanos: int = 0
     unpriced: bool = False
     attempts: tuple[Attempt, ...] = ()
-    notice: str = ""  # shown to the user when the answer is a fallback
+    notice: str = ""  # shown to the user when the answer is a fallback or a learned template
+    template_id: int | None = None
 
     @property
     def source(self) -> str:

@@ -21,10 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from services.launcher import free_port
 from services.settings import REPO_ROOT
+
+# Two busy CI cores can delay a page's first websocket event past Playwright's 5 s default.
+expect.set_options(timeout=15_000)
 
 ARTIFACTS = REPO_ROOT / "artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
@@ -80,7 +83,7 @@ class RunningApp:
                               capture_output=True, text=True, timeout=60)
 
 
-def _serve(tmp_path_factory, *extra_args: str) -> Iterator[RunningApp]:
+def _serve(tmp_path_factory, *extra_args: str, label: str = "") -> Iterator[RunningApp]:
     """The README's run path on a free port with a private data dir; stopped afterwards.
 
     Module-scoped users of this run one app at a time: every app builds into the same
@@ -95,7 +98,7 @@ def _serve(tmp_path_factory, *extra_args: str) -> Iterator[RunningApp]:
     env.update(LLMCODER_DATA_DIR=str(data_dir), LLMCODER_FRONTEND_PORT=str(port), LLMCODER_BACKEND_PORT=str(port),
                REFLEX_USE_NPM="1")
     ARTIFACTS.mkdir(exist_ok=True)
-    label = "-".join(arg.strip("-") for arg in extra_args) or "default"
+    label = label or "-".join(arg.strip("-") for arg in extra_args) or "default"
     log_path = ARTIFACTS / f"e2e-app-{label}.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "services.cli", "serve", "--env", "prod", *extra_args],

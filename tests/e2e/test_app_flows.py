@@ -214,7 +214,11 @@ PAGE_PROOF = {
     routes.ADMIN_USERS: ("#users-table", MEMBER_EMAIL),
     routes.ADMIN_SETTINGS: ("#settings-table", "••••cdef"),
     routes.ADMIN_STATUS: ("#status-database", migrate.head_revision()),
+    routes.ASSISTANT: ("#assistant-empty", "Generate code"),
+    routes.ADMIN_LLM_COSTS: ("#costs-budget", "$1,000"),
 }
+# Pages whose title is longer than their sidebar label.
+TITLES = {routes.ADMIN_LLM_COSTS: "LLM costs"}
 
 
 def test_every_page_renders(app: RunningApp, page: Page):
@@ -223,7 +227,7 @@ def test_every_page_renders(app: RunningApp, page: Page):
     assert set(PAGE_PROOF) == {item.route for item in routes.NAV}
     for item in routes.NAV:
         page.goto(app.url + item.route)
-        expect(page.locator("#page-title")).to_have_text(item.label)
+        expect(page.locator("#page-title")).to_have_text(TITLES.get(item.route, item.label))
         # on_load has run once the shell knows who is signed in.
         expect(page.locator("#user-menu")).to_contain_text("Ada Admin")
         selector, text = PAGE_PROOF[item.route]

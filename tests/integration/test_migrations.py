@@ -15,12 +15,19 @@ from services.db import get_engine, migrate
 from services.notifications import service as notes
 from tests.conftest import reset_process_caches
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    # The call log's trigram index exists on PostgreSQL only; Alembic says on every SQLite drift
+    # check that it cannot compare it there.
+    pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression-based index"),
+]
+
+HEAD = "0005_llm_call_text_search"
 
 APP_TABLES = {"user", "auth_session", "api_token", "setting", "job_run", "notification",
               "llm_deployment", "llm_budget_month", "llm_budget_feature", "llm_daily_usage", "llm_reservation",
               "llm_budget_alert", "llm_call", "llm_feedback", "llm_cache", "llm_failure_report",
-              "llm_prompt_version"}
+              "llm_prompt_version", "llm_outcome", "llm_learned_template"}
 
 
 def table_names(url: str) -> set[str]:
@@ -215,7 +222,7 @@ def test_each_migration_steps_up_and_down_with_data_kept(any_url):
         assert conn.execute(text("SELECT count(*) FROM auth_session")).scalar() == 1
     engine.dispose()
     migrate.upgrade(url=any_url)
-    assert revision_of(any_url) == migrate.head_revision() == "0003_llm_gateway"
+    assert revision_of(any_url) == migrate.head_revision() == HEAD
 
 
 def test_llm_migration_seeds_the_default_chain_and_steps_down(any_url):
@@ -232,3 +239,56 @@ def test_llm_migration_seeds_the_default_chain_and_steps_down(any_url):
     assert "llm_deployment" not in inspect(engine).get_table_names()
     assert "auth_session" in inspect(engine).get_table_names()
     engine.dispose()
+
+
+def index_names(url: str, table: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        return {index["name"] for index in inspect(engine).get_indexes(table)}
+    finally:
+        engine.dispose()
+
+
+def test_text_search_migration_adds_the_trigram_index_on_postgresql_only(any_url):
+    """0005: on PostgreSQL pg_trgm and a GIN index over the searched texts; SQLite gets nothing
+    (its expression indexes are not reflected, so list them from sqlite_master there)."""
+    migrate.upgrade("0004_llm_admin_learning", url=any_url)
+    before = index_names(any_url, "llm_call")
+    engine = create_engine(any_url)
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO llm_call (id, request_id, attempt, created_at, feature, task, project, provider, model, "
+            "system_prompt, user_prompt, response, input_tokens, output_tokens, cached_tokens, reasoning_tokens, "
+            "cost_nanos, saved_nanos, unpriced, latency_ms, status, error_class, error_message, content_purged) "
+            "VALUES ('c1', 'r1', 1, CURRENT_TIMESTAMP, 'docs', '', '', 'p1', 'm', '', 'kept prompt', 'kept answer', "
+            "1, 1, 0, 0, 0, 0, false, 1, 'ok', '', '', false)"))
+
+    migrate.upgrade(url=any_url)
+    assert revision_of(any_url) == HEAD
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            definition = conn.execute(text(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_llm_call_text_search'")).scalar_one()
+            assert conn.execute(text("SELECT count(*) FROM pg_extension WHERE extname = 'pg_trgm'")).scalar() == 1
+        assert "USING gin" in definition and "gin_trgm_ops" in definition
+        for column in ("task_text", "user_prompt", "response", "error_message"):
+            assert column in definition
+        assert index_names(any_url, "llm_call") == before | {"ix_llm_call_text_search"}
+    else:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM sqlite_master WHERE type = 'index' "
+                                     "AND name = 'ix_llm_call_text_search'")).scalar() == 0
+        assert index_names(any_url, "llm_call") == before
+    assert migrate.drift(url=any_url) == []
+
+    migrate.downgrade("0004_llm_admin_learning", url=any_url)
+    assert revision_of(any_url) == "0004_llm_admin_learning"
+    assert index_names(any_url, "llm_call") == before
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT user_prompt FROM llm_call")).scalar_one() == "kept prompt"
+        if engine.dialect.name == "postgresql":  # the extension stays: other objects may use it
+            assert conn.execute(text("SELECT count(*) FROM pg_extension WHERE extname = 'pg_trgm'")).scalar() == 1
+    engine.dispose()
+
+    migrate.upgrade(url=any_url)
+    assert migrate.drift(url=any_url) == []

@@ -4,7 +4,6 @@ so a new handler without a check fails here."""
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import os
 
@@ -17,15 +16,22 @@ from services.auth import sessions
 from services.auth.errors import AccessDenied
 from state.auth import AuthState
 from state.jobs import JobsState
+from state.llm_config import LLMConfigState
+from state.llm_costs import CostsState
+from state.llm_learned import LearnedState
+from state.llm_logs import LogsState
+from state.llm_prompts import LLMPromptsState
 from state.session import SessionState
 from state.settings import SettingsState
 from state.status import StatusState
 from state.users import UsersState
+from tests.llm_support import run_async
 
 # Handlers a signed-out visitor must be able to call.
 PUBLIC = {(AuthState, name) for name in ("load_login", "load_setup", "create_first_admin", "sign_in", "sign_out")}
 # States whose every handler is admin-only, plus single admin handlers elsewhere.
-ADMIN_STATES = (UsersState, SettingsState, StatusState)
+ADMIN_STATES = (UsersState, SettingsState, StatusState, CostsState, LogsState, LLMConfigState,
+                LLMPromptsState, LearnedState)
 ADMIN_HANDLERS = {(JobsState, "toggle_all")}
 _DUMMY = {str: "1", bool: True, int: 1, dict: {}, float: 1.0}
 
@@ -66,9 +72,19 @@ def _call(cls: type[SessionState], name: str, token: str):
     hints = {p.name: _DUMMY.get(eval(p.annotation) if isinstance(p.annotation, str) else p.annotation, "1")
              for p in params if p.default is inspect.Parameter.empty}
     result = fn(_instance(cls, token), **hints)
+    # A handler's check runs only when its body does: drive coroutines and generators to the
+    # end (run_async: a browser test may have left an event loop running in this thread).
     if inspect.iscoroutine(result):
-        result = asyncio.run(result)
+        return run_async(result)
+    if inspect.isasyncgen(result):
+        return run_async(_drain(result))
+    if inspect.isgenerator(result):
+        return list(result)
     return result
+
+
+async def _drain(generator) -> list:
+    return [item async for item in generator]
 
 
 def test_discovery_finds_every_page_state():

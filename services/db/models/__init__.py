@@ -12,7 +12,9 @@ from services.db.models.llm import (
     LLMDeployment,
     LLMFailureReport,
     LLMFeedback,
+    LLMOutcome,
     LLMReservation,
+    LearnedTemplate,
     PromptTemplateVersion,
 )
 from services.db.models.notifications import Notification
@@ -32,7 +34,9 @@ __all__ = [
     "LLMDeployment",
     "LLMFailureReport",
     "LLMFeedback",
+    "LLMOutcome",
     "LLMReservation",
+    "LearnedTemplate",
     "PromptTemplateVersion",
     "Notification",
     "Role",

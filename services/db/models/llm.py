@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint, literal_column
 from sqlmodel import Field, SQLModel
 
 from services.db.models.base import new_id, utcnow
@@ -94,10 +94,24 @@ class LLMBudgetAlert(SQLModel, table=True):
     fired_at: datetime = Field(default_factory=utcnow)
 
 
+# The call log's text search (services.llm.call_log) over task_text, user_prompt, response and
+# error_message joined by spaces, spelled the way PostgreSQL reports it back, so the drift check
+# compares it equal to the index migration 0005 builds. Only PostgreSQL has it (pg_trgm).
+_SEARCHED_TEXT_PG = ("((((((task_text || ' '::text) || user_prompt) || ' '::text) || response) || ' '::text) "
+                     "|| error_message)")
+
+
 class LLMCall(SQLModel, table=True):
     """One attempt (or cache/template/refusal outcome) of one gateway request."""
 
     __tablename__ = "llm_call"
+    # The log page filters by one of these and pages by time, newest first.
+    __table_args__ = (Index("ix_llm_call_feature_time", "feature", "created_at"),
+                      Index("ix_llm_call_provider_time", "provider", "created_at"),
+                      Index("ix_llm_call_status_time", "status", "created_at"),
+                      Index("ix_llm_call_text_search", literal_column(_SEARCHED_TEXT_PG).label("searched_text"),
+                            postgresql_using="gin", postgresql_ops={"searched_text": "gin_trgm_ops"},
+                            ).ddl_if(dialect="postgresql"))
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     request_id: str = Field(max_length=32, index=True)
@@ -124,6 +138,59 @@ class LLMCall(SQLModel, table=True):
     error_class: str = Field(default="", max_length=80)
     error_message: str = Field(default="", sa_column=Column(Text, nullable=False))
     content_purged: bool = Field(default=False)
+    quality: int | None = None  # 0-100 from validation, when the feature validates its output
+    validation: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))  # JSON
+    template_id: int | None = Field(default=None, index=True)  # the learned template that answered
+    task_text: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    context: str = Field(default="", max_length=200, sa_column_kwargs={"server_default": ""})
+
+
+class LLMOutcome(SQLModel, table=True):
+    """What became of an output: the draft was sent, the comment posted, the code kept.
+    Cost per outcome and template learning both read it."""
+
+    __tablename__ = "llm_outcome"
+    __table_args__ = (UniqueConstraint("call_id", "kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    call_id: str = Field(foreign_key="llm_call.id", index=True, ondelete="CASCADE", max_length=32)
+    feature: str = Field(max_length=60)
+    kind: str = Field(max_length=40)
+    user_id: int | None = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
+    edit_ratio: float = Field(default=0.0)  # share of the output the user changed before accepting
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class LearnedTemplate(SQLModel, table=True):
+    """An accepted, high-quality output kept with its request-specific values turned into
+    {{placeholders}}, so a similar request is answered at no cost. The embedding is kept
+    here too: the database is the source of truth and the vector index is rebuilt from it."""
+
+    __tablename__ = "llm_learned_template"
+    __table_args__ = (UniqueConstraint("feature", "content_hash"), Index("ix_llm_learned_match", "feature", "context"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    feature: str = Field(max_length=60, index=True)
+    context: str = Field(default="", max_length=200)  # tech stack or channel; matching requires the same
+    task_text: str = Field(sa_column=Column(Text, nullable=False))
+    output: str = Field(sa_column=Column(Text, nullable=False))
+    placeholders: str = Field(default="[]", sa_column=Column(Text, nullable=False))  # JSON list
+    embedding: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # float32 vector
+    content_hash: str = Field(max_length=64)
+    source_call_id: str | None = Field(default=None, max_length=32)
+    source_provider: str = Field(default="", max_length=80)
+    source_model: str = Field(default="", max_length=200)
+    source_cost_nanos: int = Field(default=0, sa_type=BigInteger)  # what one use saves
+    quality: int = Field(default=0)
+    uses: int = Field(default=0)
+    saved_nanos: int = Field(default=0, sa_type=BigInteger)
+    demotions: int = Field(default=0)
+    last_used_at: datetime | None = None
+    enabled: bool = Field(default=True)
+    created_by: int | None = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow, index=True)
 
 
 class LLMFeedback(SQLModel, table=True):
