@@ -8,6 +8,7 @@ import llmcoder_app.pages  # noqa: F401  (registers every page)
 from llmcoder_app.api import api
 from services import startup
 from services.auth.errors import AccessDenied
+from services.jobs import scheduler
 from state.session import access_denied_events
 
 log = logging.getLogger("llmcoder.app")
@@ -31,3 +32,4 @@ app = rx.App(
     head_components=[rx.el.link(rel="icon", type="image/svg+xml", href="/logo.svg")],
 )
 app.register_lifespan_task(startup.prepare)
+app.register_lifespan_task(scheduler.start)

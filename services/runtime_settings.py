@@ -150,6 +150,14 @@ KNOWN: tuple[SettingSpec, ...] = (
         "llm.template_floor", "Disable templates below quality", "LLM learning", default="60", kind="int",
         maximum=100, help="Bad ratings and heavy edits lower a template's quality; below this it stops answering.",
     ),
+    SettingSpec(
+        "docs.min_similarity", "Answer only above similarity (0-1)", "Doc Q&A", default="0.2", kind="decimal",
+        maximum=1, help="Below this cosine similarity between the question and its best passage, Doc Q&A says it "
+                        "cannot find the answer instead of guessing (up to 0.35 the passage must also share a "
+                        "word with the question).",
+    ),
+    SettingSpec("docs.passages", "Passages per answer", "Doc Q&A", default="6", kind="int", minimum=1, maximum=20,
+                help="How many retrieved passages are sent to the model and cited."),
 )
 _BY_KEY = {spec.key: spec for spec in KNOWN}
 # Called after any change, so caches of settings in this process drop at once.

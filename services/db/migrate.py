@@ -15,6 +15,14 @@ import services.db.models  # noqa: F401  (registers every table)
 from services.db.engine import get_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Full-text objects the migrations create beside the models (0006): FTS5's table and its
+# shadow tables on SQLite, the generated tsvector column and its index on PostgreSQL.
+_UNMODELLED = ("doc_chunk_fts", "search_vector", "ix_doc_chunk_search")
+
+
+def include_object(obj, name: str | None, type_: str, reflected: bool, _compare_to) -> bool:
+    """Alembic's filter: objects only the migrations know are not drift."""
+    return not (reflected and name is not None and name.startswith(_UNMODELLED))
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -57,7 +65,7 @@ def drift(url: str | None = None) -> list:
     engine = build_engine(url) if url else get_engine()
     try:
         with engine.connect() as conn:
-            ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+            ctx = MigrationContext.configure(conn, opts={"compare_type": True, "include_object": include_object})
             return compare_metadata(ctx, SQLModel.metadata)
     finally:
         if url:  # a one-off engine: do not leave its pool connected

@@ -44,6 +44,7 @@ _lock = threading.Lock()
 _model: TextEmbedding | None = None
 _model_pid = 0
 _failure: str | None = None
+_inherited: list[TextEmbedding] = []
 
 
 def _renew_lock_in_child() -> None:
@@ -94,6 +95,10 @@ def _get_model() -> TextEmbedding:
     with _lock:
         if _model_pid != os.getpid():
             # Forked: load a fresh session. A remembered failure still holds (same files).
+            # The parent's session is kept, never destroyed here: its destructor can hang
+            # in a forked child (onnxruntime's thread pool belongs to the parent).
+            if _model is not None:
+                _inherited.append(_model)
             _model, _model_pid = None, os.getpid()
         if _failure is not None:
             raise EmbeddingUnavailable(_failure)
@@ -111,7 +116,14 @@ def embed(texts: Sequence[str]) -> list[list[float]]:
     if not texts:
         return []
     model = _get_model()
-    return [vector.tolist() for vector in model.embed(list(texts), batch_size=BATCH_SIZE)]
+    # Batches of similar length: a batch is padded to its longest text, so sorting first
+    # saves the model from embedding padding (measured ~1.5x on mixed-length chunks).
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    vectors = model.embed([texts[i] for i in order], batch_size=BATCH_SIZE)
+    result: list[list[float]] = [[] for _ in texts]
+    for position, vector in zip(order, vectors, strict=True):
+        result[position] = vector.tolist()
+    return result
 
 
 @lru_cache(maxsize=1024)

@@ -145,6 +145,12 @@ class VectorIndex:
         with _use() as client:
             return client.count(self.collection, exact=True).count
 
+    def drop(self) -> None:
+        """Delete the collection and its points; idempotent."""
+        with _use() as client:
+            if client.collection_exists(self.collection):
+                client.delete_collection(self.collection)
+
     def clear(self) -> None:
         """Drop every point: delete the collection and create it again."""
         with _use() as client:

@@ -22,12 +22,13 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression-based index"),
 ]
 
-HEAD = "0005_llm_call_text_search"
+HEAD = "0006_doc_qa"
 
 APP_TABLES = {"user", "auth_session", "api_token", "setting", "job_run", "notification",
               "llm_deployment", "llm_budget_month", "llm_budget_feature", "llm_daily_usage", "llm_reservation",
               "llm_budget_alert", "llm_call", "llm_feedback", "llm_cache", "llm_failure_report",
-              "llm_prompt_version", "llm_outcome", "llm_learned_template"}
+              "llm_prompt_version", "llm_outcome", "llm_learned_template",
+              "doc_source", "doc_document", "doc_chunk", "doc_symbol", "doc_question"}
 
 
 def table_names(url: str) -> set[str]:

@@ -7,6 +7,7 @@ from sqlmodel import SQLModel
 
 import services.db.models  # noqa: F401  (registers every table)
 from services.db.engine import build_engine, get_engine
+from services.db.migrate import include_object
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -18,6 +19,7 @@ def run_migrations_offline() -> None:
         target_metadata=target_metadata,
         literal_binds=True,
         render_as_batch=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -31,6 +33,7 @@ def run_migrations_online() -> None:
             connection=connection,
             target_metadata=target_metadata,
             compare_type=True,
+            include_object=include_object,
             # SQLite cannot ALTER most things; batch mode recreates tables.
             render_as_batch=connection.dialect.name == "sqlite",
         )

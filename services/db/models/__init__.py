@@ -1,6 +1,7 @@
 """All table models; importing this package registers them on SQLModel.metadata."""
 
 from services.db.models.auth import ApiToken, AuthSession, Role, User
+from services.db.models.docs import DocChunk, DocDocument, DocQuestion, DocSource, DocSymbol
 from services.db.models.jobs import JobRun, JobStatus
 from services.db.models.llm import (
     LLMBudgetAlert,
@@ -23,6 +24,11 @@ from services.db.models.settings import Setting
 __all__ = [
     "ApiToken",
     "AuthSession",
+    "DocChunk",
+    "DocDocument",
+    "DocQuestion",
+    "DocSource",
+    "DocSymbol",
     "JobRun",
     "JobStatus",
     "LLMBudgetAlert",

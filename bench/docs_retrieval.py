@@ -1,0 +1,227 @@
+"""Doc Q&A speed: indexing throughput and peak memory for 10,000 short chunks, and query
+latency (question embedding included) at 10,000 and 100,000 chunks, dense, keyword and
+hybrid, on SQLite and PostgreSQL. Also Qdrant's embedded local mode on the same 100,000
+vectors, which is why dense search does not use it (services/search/dense.py).
+
+Texts are real: Cranfield abstracts cut into passages of one or two sentences (~150-300
+characters), grouped ten to a document; the questions are Cranfield's queries. The 10,000
+chunks go through the product's indexing path (chunking, embedding, one transaction per
+batch); the 90,000 more for the 100k figures are copies of them with shuffled sentences
+and slightly perturbed vectors, inserted straight into the table (embedding 100,000
+chunks would take ten minutes and measure nothing new). Targets: >= 150 chunks/s,
+query p95 < 100 ms at 100k.
+
+    .venv/bin/python -m bench.docs_retrieval [--queries 200] [--skip-postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import resource
+import time
+
+import numpy as np
+
+from bench.common import fresh, machine, on_postgres, percentiles, write
+from services.settings import REPO_ROOT
+
+CRANFIELD = REPO_ROOT.parent / "shared" / "datasets" / "cranfield"
+CHUNKS = 10_000
+SCALE = 100_000
+PER_DOCUMENT = 10
+SEED = 5
+
+
+def passages() -> list[str]:
+    """One- or two-sentence passages of the Cranfield abstracts, in corpus order."""
+    out: list[str] = []
+    for line in (CRANFIELD / "corpus.jsonl").read_text().splitlines():
+        sentences = [s.strip() for s in re.split(r"(?<=\.)\s+", json.loads(line)["text"]) if len(s.strip()) > 20]
+        buffer = ""
+        for sentence in sentences:
+            buffer = f"{buffer} {sentence}".strip()
+            if len(buffer) >= 150:
+                out.append(buffer[:400])
+                buffer = ""
+    return out
+
+
+def questions(limit: int) -> list[str]:
+    return [json.loads(line)["text"] for line in (CRANFIELD / "queries.jsonl").read_text().splitlines()][:limit]
+
+
+def index_real(texts: list[str]) -> tuple[int, float]:
+    """The product path: NewDocument (chunking) + write_documents (embedding, SQL) in job-sized batches."""
+    from services.docs import sources, store
+    from services.search.documents import ParsedDocument, Section
+
+    source_id = sources.create_eval("bench")
+    documents = [store.NewDocument(f"doc-{i}", ParsedDocument(f"Report {i}", [Section(f"Part {j}", text) for j, text in
+                                                                            enumerate(texts[i:i + PER_DOCUMENT])],
+                                                              "text/plain"), version="1")
+                 for i in range(0, len(texts), PER_DOCUMENT)]
+    started = time.perf_counter()
+    batch: list = []
+    for document in documents:
+        batch.append(document)
+        if sum(len(d.chunks) for d in batch) >= 64:
+            store.write_documents(source_id, batch)
+            batch = []
+    if batch:
+        store.write_documents(source_id, batch)
+    return source_id, time.perf_counter() - started
+
+
+def scale_to(source_id: int, total: int) -> None:
+    """Copies of the real chunks (shuffled sentences, perturbed unit vectors) up to `total`."""
+    from sqlalchemy import func, insert, select
+
+    from services.db import session_scope
+    from services.db.models import DocChunk, DocDocument, DocSource
+
+    rng = np.random.default_rng(SEED)
+    with session_scope() as session:
+        rows = session.execute(select(DocChunk.title, DocChunk.heading, DocChunk.text, DocChunk.embedding)
+                               .where(DocChunk.source_id == source_id)).all()
+        have = session.execute(select(func.count()).select_from(DocChunk).where(DocChunk.source_id == source_id)).scalar()
+    copy = 0
+    while have < total:
+        copy += 1
+        with session_scope() as session:
+            document = DocDocument(source_id=source_id, external_id=f"copy-{copy}", title=f"Copy {copy}")
+            session.add(document)
+            session.flush()
+            batch = []
+            for ordinal, (title, heading, text, blob) in enumerate(rows[: total - have]):
+                words = text.split()
+                rng.shuffle(words)
+                vector = np.frombuffer(blob, dtype=np.float32) + rng.normal(0, 0.02, 384).astype(np.float32)
+                vector /= np.linalg.norm(vector)
+                batch.append({"source_id": source_id, "document_id": document.id, "ordinal": ordinal, "title": title,
+                              "heading": heading, "text": " ".join(words), "page": None, "start": 0, "end": len(text),
+                              "embedding": vector.astype(np.float32).tobytes()})
+            session.execute(insert(DocChunk), batch)
+            have += len(batch)
+    with session_scope() as session:
+        row = session.get(DocSource, source_id)
+        row.revision += 1  # the matrix of this process reloads on the next query
+        session.add(row)
+
+
+def latency(source_id: int, asked: list[str]) -> dict:
+    from services.search import embedder, retrieval
+
+    figures = {}
+    for mode in retrieval.MODES:
+        samples = []
+        retrieval.retrieve([source_id], asked[0], mode=mode)  # first query loads the matrix
+        for question in asked:
+            started = time.perf_counter()
+            retrieval.retrieve([source_id], question, mode=mode, vector=embedder.embed([question])[0])
+            samples.append(time.perf_counter() - started)
+        figures[mode] = percentiles(samples)
+    started = time.perf_counter()
+    for question in asked:
+        embedder.embed([question])
+    figures["embedding_only_ms_mean"] = round((time.perf_counter() - started) / len(asked) * 1000, 2)
+    return figures
+
+
+def run_database(url: str | None, texts: list[str], asked: list[str]) -> dict:
+    fresh(url)
+    from services.search import dense, embedder
+
+    dense.reset_dense()
+    embedder.embed(["warm up the model"])
+    source_id, seconds = index_real(texts)
+    result = {"indexing": {"chunks": len(texts), "seconds": round(seconds, 2),
+                           "chunks_per_second": round(len(texts) / seconds, 1)}}
+    result["at_10k"] = latency(source_id, asked)
+    started = time.perf_counter()
+    scale_to(source_id, SCALE)
+    result["scale_insert_seconds"] = round(time.perf_counter() - started, 1)
+    started = time.perf_counter()
+    from services.search import retrieval
+    retrieval.retrieve([source_id], asked[0], mode="dense")
+    result["first_query_100k_load_seconds"] = round(time.perf_counter() - started, 2)
+    result["at_100k"] = latency(source_id, asked)
+    return result
+
+
+def qdrant_local(asked_vectors: np.ndarray, total: int) -> dict:
+    """The same search in Qdrant's embedded local mode (in memory)."""
+    from qdrant_client import QdrantClient, models
+
+    rng = np.random.default_rng(SEED)
+    vectors = rng.normal(size=(total, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    client = QdrantClient(":memory:")
+    client.create_collection("bench", vectors_config=models.VectorParams(size=384, distance=models.Distance.COSINE))
+    started = time.perf_counter()
+    for start in range(0, total, 1000):
+        client.upsert("bench", points=models.Batch(ids=list(range(start, start + 1000)),
+                                                   vectors=vectors[start:start + 1000].tolist()), wait=True)
+    upsert = time.perf_counter() - started
+    samples = []
+    for vector in asked_vectors:
+        started = time.perf_counter()
+        client.query_points("bench", query=vector.tolist(), limit=100)
+        samples.append(time.perf_counter() - started)
+    matrix = []
+    for vector in asked_vectors:
+        started = time.perf_counter()
+        scores = vectors @ vector
+        np.argpartition(-scores, 100)[:100]
+        matrix.append(time.perf_counter() - started)
+    return {"points": total, "upsert_seconds": round(upsert, 1), "qdrant_local_search": percentiles(samples),
+            "numpy_matrix_search": percentiles(matrix)}
+
+
+def peak_memory_of_indexing(texts: list[str]) -> dict:
+    """Indexing 10k chunks in a fresh child: its peak RSS, and the peak after loading the model only."""
+    read, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        fresh(None)
+        from services.search import embedder
+        embedder.embed(["load the model"])
+        model_only = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        index_real(texts)
+        total = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        os.write(write_end, json.dumps({"model_loaded_mb": round(model_only / 1024, 1),
+                                        "after_indexing_mb": round(total / 1024, 1)}).encode())
+        os._exit(0)
+    os.close(write_end)
+    data = b""
+    while chunk := os.read(read, 65536):
+        data += chunk
+    os.waitpid(pid, 0)
+    return json.loads(data)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--skip-postgres", action="store_true")
+    args = parser.parse_args()
+    random.seed(SEED)
+    texts = passages()[:CHUNKS]
+    asked = questions(args.queries)
+    results: dict = {"machine": machine(), "chunks": len(texts),
+                     "mean_chunk_chars": round(sum(map(len, texts)) / len(texts)),
+                     "peak_rss": peak_memory_of_indexing(texts)}
+    results["sqlite"] = run_database(None, texts, asked)
+    if not args.skip_postgres:
+        results["postgresql"] = on_postgres(lambda url: run_database(url, texts, asked))
+    from services.search import embedder
+    results["vector_search_100k"] = qdrant_local(np.array(embedder.embed(asked[:50]), dtype=np.float32), SCALE)
+    write("docs_retrieval", results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""The small Protocols the rest of the app uses instead of vendor SDKs, with their plain records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class IntegrationError(RuntimeError):
+    """A vendor call failed; the message says what happened in words a user can act on."""
+
+
+class IntegrationAuthError(IntegrationError):
+    """The vendor refused the credentials (401/403)."""
+
+
+class IntegrationRateLimited(IntegrationError):
+    """The vendor kept answering 429 after the allowed waits; `retry_after` is its last hint in seconds."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class WikiSpace:
+    key: str
+    name: str
+    url: str
+
+
+@dataclass(frozen=True)
+class WikiPageRef:
+    """Enough to decide whether a page changed since the last sync."""
+
+    id: str
+    title: str
+    version: int
+    space_key: str
+
+
+@dataclass(frozen=True)
+class WikiPage:
+    id: str
+    title: str
+    url: str  # absolute browser URL of the page
+    space_key: str
+    version: int
+    labels: tuple[str, ...]
+    storage: str  # the body in Confluence storage format (XHTML)
+    parent_id: str | None = None
+
+
+class WikiSource(Protocol):
+    """A wiki reached through its vendor SDK (Confluence today)."""
+
+    def server_title(self) -> str:
+        """A cheap authenticated call: the signed-in user's display name or the site title."""
+        ...
+
+    def spaces(self) -> list[WikiSpace]: ...
+
+    def pages(self, space_key: str) -> Iterator[WikiPageRef]:
+        """Every page of the space: its root pages, then their children recursively, each
+        list paged as the server pages it. Yields each page once."""
+        ...
+
+    def page(self, page_id: str) -> WikiPage:
+        """One page with its storage body and labels."""
+        ...

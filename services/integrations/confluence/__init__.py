@@ -1,0 +1,1 @@
+"""Confluence as a wiki source for Doc Q&A: the REST client and the storage-format reader."""
