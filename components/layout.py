@@ -14,7 +14,8 @@ BELL_POLL_MS = 5000
 
 
 def _nav_link(item: routes.NavItem) -> rx.Component:
-    active = rx.State.router.page.path == item.route
+    path = rx.State.router.page.path
+    active = (path == item.route) | path.startswith(item.area) if item.area else path == item.route
     link = rx.link(
         rx.hstack(rx.icon(item.icon, size=18), rx.text(item.label, size="3"), spacing="3", align="center"),
         href=item.route,

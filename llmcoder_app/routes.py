@@ -17,6 +17,8 @@ ADMIN_USERS = "/admin/users"
 ADMIN_SETTINGS = "/admin/settings"
 ADMIN_STATUS = "/admin/status"
 ASSISTANT = "/assistant"
+DOCS_ASK = "/docs"
+DOCS_SOURCES = "/docs/sources"
 ADMIN_LLM_COSTS = "/admin/llm/costs"
 ADMIN_LLM_CONFIG = "/admin/llm/config"
 ADMIN_LLM_PROMPTS = "/admin/llm/prompts"
@@ -30,19 +32,21 @@ class NavItem:
     route: str
     icon: str
     admin_only: bool = False
+    area: str = ""  # the path prefix of the section's pages, which keep its link highlighted
 
 
 # The sidebar lists the sections that exist; later features add theirs.
 NAV: tuple[NavItem, ...] = (
     NavItem("Home", HOME, "house"),
     NavItem("Assistant", ASSISTANT, "message-square-code"),
+    NavItem("Docs", DOCS_ASK, "book-open", area="/docs/"),
     NavItem("Jobs", JOBS, "list-checks"),
     NavItem("Notifications", NOTIFICATIONS, "bell"),
     NavItem("Account", ACCOUNT, "user-cog"),
     NavItem("Users", ADMIN_USERS, "users", admin_only=True),
     NavItem("Settings", ADMIN_SETTINGS, "settings", admin_only=True),
     NavItem("Status", ADMIN_STATUS, "activity", admin_only=True),
-    NavItem("LLM", ADMIN_LLM_COSTS, "brain-circuit", admin_only=True),
+    NavItem("LLM", ADMIN_LLM_COSTS, "brain-circuit", admin_only=True, area="/admin/llm/"),
 )
 # The LLM admin portal's own tabs (the sidebar links to the first).
 LLM_TABS: tuple[NavItem, ...] = (
@@ -52,8 +56,14 @@ LLM_TABS: tuple[NavItem, ...] = (
     NavItem("Logs", ADMIN_LLM_LOGS, "scroll-text", admin_only=True),
     NavItem("Learned", ADMIN_LLM_LEARNED, "graduation-cap", admin_only=True),
 )
+# Doc Q&A's tabs (the sidebar links to the first).
+DOCS_TABS: tuple[NavItem, ...] = (
+    NavItem("Ask", DOCS_ASK, "message-circle-question"),
+    NavItem("Sources", DOCS_SOURCES, "library"),
+)
 
-ALL_ROUTES = (SETUP, LOGIN, *(item.route for item in NAV), *(item.route for item in LLM_TABS[1:]))
+ALL_ROUTES = (SETUP, LOGIN, *(item.route for item in NAV), *(item.route for item in LLM_TABS[1:]),
+              *(item.route for item in DOCS_TABS[1:]))
 
 
 def _one_origin() -> bool:

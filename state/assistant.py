@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from collections.abc import AsyncIterator
 
 import reflex as rx
@@ -14,9 +13,9 @@ from services.auth.errors import AuthError
 from services.llm.costs import format_usd
 from services.llm.types import LLMError
 from state.session import SessionState
+from state.streaming import batched
 
 log = logging.getLogger(__name__)
-FLUSH_SECONDS = 0.1  # streamed text reaches the browser in batches: one state write per piece is wasteful
 SOURCE_LABELS = {"cache": "From the response cache", "dry_run": "Dry run: no provider was called",
                  "fallback": "Fallback answer"}
 
@@ -82,7 +81,7 @@ def _answered(turn: Turn, answer: assistant.Answer) -> Turn:
         blocked=answer.blocked, block_reason=answer.block_reason, code=answer.code, filename=answer.filename)
 
 
-def _advanced(turn: Turn, more_text: str, item: str | assistant.Stage | assistant.Answer) -> Turn:
+def _advanced(turn: Turn, more_text: str, item: assistant.Stage | assistant.Answer | None) -> Turn:
     if isinstance(item, assistant.Answer):
         return _answered(turn, item)
     if isinstance(item, assistant.Stage):
@@ -206,20 +205,12 @@ class AssistantState(SessionState):
 
     async def _follow(self, turn_id: str, stream: AsyncIterator) -> None:
         """Moves the stream into the turn in short locked steps, so other events still run."""
-        pending: list[str] = []
-        flushed = time.monotonic()
         try:
-            async for item in stream:
-                if isinstance(item, str):
-                    pending.append(item)
-                    if time.monotonic() - flushed < FLUSH_SECONDS:
-                        continue
+            async for text, item in batched(stream):
                 async with self:
                     index = self._index(turn_id)
                     if index is not None:  # else the conversation was cleared meanwhile
-                        self.turns[index] = _advanced(self.turns[index], "".join(pending), item)
-                pending.clear()
-                flushed = time.monotonic()
+                        self.turns[index] = _advanced(self.turns[index], text, item)
         except (AuthError, LLMError) as exc:
             await self._fail(turn_id, str(exc))
         except Exception as exc:  # a bug must not leave the conversation stuck; it is logged in full

@@ -20,7 +20,7 @@ from typing import Any
 from services.auth.errors import ValidationError
 from services.auth.users import AuthedUser
 from services.db import session_scope
-from services.db.models import DocSource, JobRun, JobStatus
+from services.db.models import DocSource
 from services.db.models.base import utcnow
 from services.docs import sources, store
 from services.docs.kinds import Item, list_items
@@ -67,7 +67,8 @@ def _set(source_id: int, **values: Any) -> None:
 
 
 def _outside_window(run: _Run, source: DocSource) -> bool:
-    return run.scheduled and not sources.in_window(source.window_start_hour, source.window_end_hour, run.now().hour)
+    hour = run.now().astimezone().hour  # windows are in the server's local time, as people mean them
+    return run.scheduled and not sources.in_window(source.window_start_hour, source.window_end_hour, hour)
 
 
 def _index(run: _Run, source: DocSource, items: list[Item]) -> bool:
@@ -187,7 +188,8 @@ def iter_due(now: datetime) -> Iterator[int]:
         rows = session.exec(select(DocSource).where(DocSource.kind != "eval")).all()
     for row in rows:
         state = sources.sync_state(row)
-        if state == "running" or not sources.in_window(row.window_start_hour, row.window_end_hour, now.hour):
+        hour = now.astimezone().hour
+        if state == "running" or not sources.in_window(row.window_start_hour, row.window_end_hour, hour):
             continue
         checkpoint = json.loads(row.checkpoint_json or "{}")
         stopped_early = not checkpoint.get("complete", True) and (checkpoint.get("paused") or state == "lost")

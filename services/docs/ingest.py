@@ -7,7 +7,7 @@ source's indexing job.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath, PureWindowsPath
 
@@ -18,7 +18,7 @@ from services.auth.users import AuthedUser
 from services.db import session_scope
 from services.db.models import DocDocument
 from services.db.models.base import utcnow
-from services.docs import sources, store
+from services.docs import indexing, sources, store
 from services.llm import gateway, prompts
 from services.llm.messages import UntrustedText
 from services.llm.types import LLMRequest, LLMResult
@@ -138,3 +138,58 @@ async def summarize(user: AuthedUser, document_id: int) -> AsyncIterator[str | S
             yield piece
     assert result is not None
     yield Summary(document_id, title, result.text, result.call_id, result.source, result.notice)
+
+
+@dataclass(frozen=True)
+class Added:
+    """What became of files or a page added to a files source."""
+
+    source_id: int | None  # None: a new collection received nothing and was not kept
+    results: list[tuple[str, str]]  # (file name or URL, "" when stored, else why not)
+    document_ids: list[int]
+    job_id: str  # its indexing job; "" when nothing was stored or indexing could not start
+    index_error: str = ""
+
+    @property
+    def stored(self) -> int:
+        return len(self.document_ids)
+
+
+def _into_collection(user: AuthedUser, collection_id: int | None, items: list[tuple[str, Callable[[int], int]]], *,
+                     name: str, shared: bool) -> Added:
+    """Runs each `add(source_id)` into the collection (a new one when None), then starts its
+    indexing; a new collection that received nothing is deleted again."""
+    created = collection_id is None
+    source_id = sources.create_files(user, name=name, shared=shared) if created else collection_id
+    assert source_id is not None
+    results, stored = [], []
+    for label, add in items:
+        try:
+            stored.append(add(source_id))
+            results.append((label, ""))
+        except (DocumentError, ValidationError) as exc:
+            results.append((label, str(exc)))
+    if not stored:
+        if created:
+            sources.delete(user, source_id)
+        return Added(None if created else source_id, results, [], "")
+    try:
+        return Added(source_id, results, stored, indexing.start(user, source_id))
+    except ValidationError as exc:  # e.g. already being indexed: the running sync may miss them
+        return Added(source_id, results, stored, "", index_error=str(exc))
+
+
+def add_files(user: AuthedUser, collection_id: int | None, files: Sequence[tuple[str, bytes]], *,
+              name: str = "", shared: bool = False) -> Added:
+    """Uploads into a files source (or a new one named `name`), each checked on its own, then indexed."""
+    if not files:
+        raise ValidationError("Choose one or more files first.")
+    return _into_collection(user, collection_id, [
+        (filename, lambda source_id, f=filename, d=data: add_upload(user, source_id, f, d)) for filename, data in files],
+        name=name, shared=shared)
+
+
+def add_page(user: AuthedUser, collection_id: int | None, url: str, *, name: str = "", shared: bool = False) -> Added:
+    """A web page into a files source (or a new one), then indexed; summarise it with `summarize`."""
+    return _into_collection(user, collection_id, [(url, lambda source_id: add_url(user, source_id, url))],
+                            name=name, shared=shared)

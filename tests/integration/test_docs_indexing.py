@@ -899,3 +899,24 @@ def test_the_sync_job_is_registered_and_needs_a_source(db, member):
     assert wait_job(job_id, timeout=30).status == "succeeded"
     with pytest.raises(AccessDenied):
         indexing.start(member, 10**6)
+
+
+def test_files_into_a_new_collection_are_checked_one_by_one_and_indexed(db, member):
+    good = b"# Release checklist\n\nTag the release, then announce it in #releases.\n"
+    added = ingest.add_files(member, None, [("checklist.md", good), ("broken.pdf", b"%PDF-1.4 truncated")],
+                             name="Team files")
+    assert added.source_id is not None and added.job_id and added.stored == 1
+    assert added.results[0] == ("checklist.md", "")
+    assert "could not be read as a PDF" in added.results[1][1]
+    assert wait_job(added.job_id, timeout=60).status == "succeeded"
+    assert source_row(added.source_id).chunks >= 1
+
+
+def test_a_new_collection_that_receives_nothing_is_not_kept(db, member):
+    before = {view.id for view in sources.list_sources(member)}
+    added = ingest.add_files(member, None, [("empty.txt", b"  \n")], name="Nothing")
+    assert (added.source_id, added.stored, added.job_id) == (None, 0, "")
+    assert "empty" in added.results[0][1]
+    assert {view.id for view in sources.list_sources(member)} == before
+    with pytest.raises(ValidationError, match="Choose one or more files"):
+        ingest.add_files(member, None, [])

@@ -15,6 +15,7 @@ import llmcoder_app.llmcoder_app  # noqa: F401  (registers every page and state)
 from services.auth import sessions
 from services.auth.errors import AccessDenied
 from state.auth import AuthState
+from state.docs_sources import DocsSourcesState
 from state.jobs import JobsState
 from state.llm_config import LLMConfigState
 from state.llm_costs import CostsState
@@ -32,7 +33,7 @@ PUBLIC = {(AuthState, name) for name in ("load_login", "load_setup", "create_fir
 # States whose every handler is admin-only, plus single admin handlers elsewhere.
 ADMIN_STATES = (UsersState, SettingsState, StatusState, CostsState, LogsState, LLMConfigState,
                 LLMPromptsState, LearnedState)
-ADMIN_HANDLERS = {(JobsState, "toggle_all")}
+ADMIN_HANDLERS = {(JobsState, "toggle_all"), (DocsSourcesState, "add_folder")}
 _DUMMY = {str: "1", bool: True, int: 1, dict: {}, float: 1.0}
 
 

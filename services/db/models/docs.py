@@ -38,7 +38,7 @@ class DocSource(SQLModel, table=True):
     last_sync_at: datetime | None = None
     last_job_id: str | None = Field(default=None, max_length=32)
     sync_interval_minutes: int = Field(default=0)  # 0: only when asked
-    window_start_hour: int | None = None  # sync only between these hours (server time), if set
+    window_start_hour: int | None = None  # scheduled syncs only between these hours (server's local time)
     window_end_hour: int | None = None
     checkpoint_json: str = Field(default="", sa_column=Column(Text, nullable=False))
     revision: int = Field(default=0)  # bumped by every change to its chunks

@@ -1,0 +1,49 @@
+"""Pieces the add-source forms share: their messages, the share tick box, labelled inputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+
+from components.common.widgets import error_callout, success_callout
+from state.docs_sources import DocsSourcesState
+
+MUTED = rx.color("gray", 11)
+
+
+def form_messages(form: str) -> rx.Component:
+    """What the last action of this form did, or what the user must fix."""
+    return rx.fragment(
+        error_callout(DocsSourcesState.errors[form], f"docs-{form}-error"),
+        success_callout(DocsSourcesState.notes[form], f"docs-{form}-note"),
+    )
+
+
+def share_box(form: str, label: str = "Share with every signed-in user") -> rx.Component:
+    return rx.text(
+        rx.hstack(
+            rx.checkbox(checked=DocsSourcesState.share[form],
+                        on_change=lambda value: DocsSourcesState.set_share(form, value), id=f"docs-{form}-share"),
+            label,
+            spacing="2",
+            align="center",
+        ),
+        as_="label",
+        size="2",
+    )
+
+
+def labelled(label: str, element_id: str, hint: str = "", **input_props: Any) -> rx.Component:
+    """A label above an input with this id (and an optional hint below)."""
+    return rx.vstack(
+        rx.text(label, size="2", weight="medium", as_="label", html_for=element_id),
+        rx.input(id=element_id, width="100%", **input_props),
+        *([rx.text(hint, size="1", color=MUTED)] if hint else []),
+        spacing="1",
+        width="100%",
+    )
+
+
+def intro(text: str) -> rx.Component:
+    return rx.text(text, size="2", color=MUTED)
