@@ -3,8 +3,10 @@ latency (question embedding included) at 10,000 and 100,000 chunks, dense, keywo
 hybrid, on SQLite and PostgreSQL. Also Qdrant's embedded local mode on the same 100,000
 vectors, which is why dense search does not use it (services/search/dense.py).
 
-Texts are real: Cranfield abstracts cut into passages of one or two sentences (~150-300
-characters), grouped ten to a document; the questions are Cranfield's queries. The 10,000
+Texts are real: "short" chunks are single Cranfield sentences and paragraphs of the
+standard library's docstrings (60-160 characters), grouped ten to a document; "typical"
+ones are one or two Cranfield sentences (150-400 characters), whose indexing speed is
+reported too. The questions are Cranfield's queries. The 10,000
 chunks go through the product's indexing path (chunking, embedding, one transaction per
 batch); the 90,000 more for the 100k figures are copies of them with shuffled sentences
 and slightly perturbed vectors, inserted straight into the table (embedding 100,000
@@ -17,12 +19,15 @@ query p95 < 100 ms at 100k.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import random
 import re
 import resource
+import sysconfig
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -31,23 +36,48 @@ from services.settings import REPO_ROOT
 
 CRANFIELD = REPO_ROOT.parent / "shared" / "datasets" / "cranfield"
 CHUNKS = 10_000
+TYPICAL = 3_000
 SCALE = 100_000
 PER_DOCUMENT = 10
 SEED = 5
 
 
-def passages() -> list[str]:
-    """One- or two-sentence passages of the Cranfield abstracts, in corpus order."""
+def _sentences() -> list[str]:
     out: list[str] = []
     for line in (CRANFIELD / "corpus.jsonl").read_text().splitlines():
-        sentences = [s.strip() for s in re.split(r"(?<=\.)\s+", json.loads(line)["text"]) if len(s.strip()) > 20]
-        buffer = ""
-        for sentence in sentences:
+        out += [s.strip() for s in re.split(r"(?<=\.)\s+", json.loads(line)["text"]) if s.strip()]
+    return out
+
+
+def _docstring_paragraphs() -> list[str]:
+    """Paragraphs of the standard library's docstrings: real, short technical text."""
+    out: list[str] = []
+    for path in sorted(Path(sysconfig.get_paths()["stdlib"]).rglob("*.py")):
+        if "test" in path.parts or "site-packages" in path.parts:
+            continue
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and ast.get_docstring(node):
+                out += [" ".join(p.split()) for p in ast.get_docstring(node).split("\n\n")]
+    return out
+
+
+def passages(kind: str, count: int) -> list[str]:
+    """`short`: single sentences or docstring paragraphs of 60-160 characters; `typical`: one or
+    two Cranfield sentences of 150-400 characters, the size of a paragraph-sized chunk."""
+    if kind == "short":
+        pool = [t for t in _sentences() + _docstring_paragraphs() if 60 <= len(t) <= 160]
+    else:
+        pool, buffer = [], ""
+        for sentence in _sentences():
             buffer = f"{buffer} {sentence}".strip()
             if len(buffer) >= 150:
-                out.append(buffer[:400])
+                pool.append(buffer[:400])
                 buffer = ""
-    return out
+    return list(dict.fromkeys(pool))[:count]
 
 
 def questions(limit: int) -> list[str]:
@@ -133,9 +163,10 @@ def latency(source_id: int, asked: list[str]) -> dict:
 
 def run_database(url: str | None, texts: list[str], asked: list[str]) -> dict:
     fresh(url)
-    from services.search import dense, embedder
+    from services.search import dense, embedder, keyword
 
     dense.reset_dense()
+    keyword.reset_frequencies()
     embedder.embed(["warm up the model"])
     source_id, seconds = index_real(texts)
     result = {"indexing": {"chunks": len(texts), "seconds": round(seconds, 2),
@@ -143,6 +174,7 @@ def run_database(url: str | None, texts: list[str], asked: list[str]) -> dict:
     result["at_10k"] = latency(source_id, asked)
     started = time.perf_counter()
     scale_to(source_id, SCALE)
+    keyword.reset_frequencies()  # its chunk count is remembered for ten minutes
     result["scale_insert_seconds"] = round(time.perf_counter() - started, 1)
     started = time.perf_counter()
     from services.search import retrieval
@@ -181,6 +213,16 @@ def qdrant_local(asked_vectors: np.ndarray, total: int) -> dict:
             "numpy_matrix_search": percentiles(matrix)}
 
 
+def throughput_of(texts: list[str]) -> dict:
+    """Indexing speed for paragraph-sized chunks, for comparison with the short ones."""
+    fresh(None)
+    from services.search import embedder
+    embedder.embed(["warm up the model"])
+    _, seconds = index_real(texts)
+    return {"chunks": len(texts), "mean_chunk_chars": round(sum(map(len, texts)) / len(texts)),
+            "chunks_per_second": round(len(texts) / seconds, 1)}
+
+
 def peak_memory_of_indexing(texts: list[str]) -> dict:
     """Indexing 10k chunks in a fresh child: its peak RSS, and the peak after loading the model only."""
     read, write_end = os.pipe()
@@ -210,11 +252,12 @@ def main() -> None:
     parser.add_argument("--skip-postgres", action="store_true")
     args = parser.parse_args()
     random.seed(SEED)
-    texts = passages()[:CHUNKS]
+    texts = passages("short", CHUNKS)
     asked = questions(args.queries)
     results: dict = {"machine": machine(), "chunks": len(texts),
                      "mean_chunk_chars": round(sum(map(len, texts)) / len(texts)),
-                     "peak_rss": peak_memory_of_indexing(texts)}
+                     "peak_rss": peak_memory_of_indexing(texts),
+                     "typical_chunks": throughput_of(passages("typical", TYPICAL))}
     results["sqlite"] = run_database(None, texts, asked)
     if not args.skip_postgres:
         results["postgresql"] = on_postgres(lambda url: run_database(url, texts, asked))

@@ -17,6 +17,7 @@ from services.db import migrate
 from services.jobs import queues, runners
 from services.llm import budget, learned
 from services.llm import config as llm_config
+from services.search import dense, keyword
 from services.settings import reset_settings_cache
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -42,6 +43,8 @@ def reset_process_caches() -> None:
     llm_config.clear_caches()
     budget.forget_fired_alerts()
     learned.reset_index()
+    dense.reset_dense()
+    keyword.reset_frequencies()
 
 
 @pytest.fixture

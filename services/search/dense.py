@@ -19,7 +19,7 @@ the caller when it joins the chunk rows.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,12 +59,21 @@ _lock = threading.Lock()
 _matrices: dict[int, _Matrix] = {}
 
 
-def _load_rows(source_id: int, chunk_ids: Iterable[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    query = select(DocChunk.id, DocChunk.embedding).where(DocChunk.source_id == source_id)
-    if chunk_ids is not None:
-        query = query.where(DocChunk.id.in_(list(chunk_ids)))  # type: ignore[union-attr]
+_IN_BATCH = 5000  # ids per IN list: PostgreSQL takes at most 65,535 parameters a statement
+
+
+def _load_rows(source_id: int, chunk_ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, vectors) of the source's chunks, or of the given ones."""
+    base = select(DocChunk.id, DocChunk.embedding).where(DocChunk.source_id == source_id)
+    if chunk_ids is None:
+        queries = [base]
+    else:
+        queries = [base.where(DocChunk.id.in_(list(chunk_ids[start:start + _IN_BATCH])))  # type: ignore[union-attr]
+                   for start in range(0, len(chunk_ids), _IN_BATCH)]
+    rows = []
     with session_scope() as session:
-        rows = session.execute(query.order_by(DocChunk.id)).all()
+        for query in queries:
+            rows += session.execute(query.order_by(DocChunk.id)).all()
     ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
     vectors = np.frombuffer(b"".join(row[1] for row in rows), dtype=np.float32).reshape(len(rows), DIM)
     return ids, vectors
@@ -75,15 +84,18 @@ def _refreshed(source_id: int, revision: int) -> _Matrix:
     current = _matrices.get(source_id)
     if current is not None and current.revision == revision:
         return current
-    if current is None:
-        ids, vectors = _load_rows(source_id)
-    else:
+    live = None
+    if current is not None:
         with session_scope() as session:
             live = np.array(session.execute(select(DocChunk.id).where(DocChunk.source_id == source_id)).scalars().all(),
                             dtype=np.int64)
+    if current is None or live is None or live.size > 2 * current.ids.size:
+        ids, vectors = _load_rows(source_id)  # first load, or mostly new: read it all at once
+    else:
         keep = np.isin(current.ids, live)
-        new_ids, new_vectors = _load_rows(source_id, np.setdiff1d(live, current.ids).tolist()) \
-            if live.size > keep.sum() else (np.empty(0, np.int64), np.empty((0, DIM), np.float32))
+        added = np.setdiff1d(live, current.ids)
+        new_ids, new_vectors = _load_rows(source_id, added.tolist()) if added.size else \
+            (np.empty(0, np.int64), np.empty((0, DIM), np.float32))
         ids = np.concatenate([current.ids[keep], new_ids])
         vectors = np.concatenate([current.vectors[keep], new_vectors])
     matrix = _Matrix(revision, ids, np.ascontiguousarray(vectors))

@@ -1,7 +1,7 @@
 """Keyword search over document chunks with the database's own full-text index.
 
 SQLite: FTS5 with porter stemming, ranked by BM25 with the title and heading weighted
-above the text. PostgreSQL: the generated tsvector column (English stemming, title and
+above the text, filtered by source inside the index. PostgreSQL: the generated tsvector column (English stemming, title and
 heading weighted), ranked by ts_rank normalised by length. Both are created by migration
 0006. A question is turned into an OR of its content words, so a chunk that has some of
 them still ranks (an AND would find nothing for most natural-language questions).
@@ -10,6 +10,7 @@ them still ranks (an AND would find nothing for most natural-language questions)
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 
 from py_rust_stemmers import SnowballStemmer
@@ -59,12 +60,12 @@ def _tsquery(words: Sequence[str]) -> str:
     return " | ".join(re.sub(r"\W", "", word) or "x" for word in words)
 
 
+# bm25 weights: title, heading, text, and 0 for source_id (indexed only to filter by it).
 _SQLITE = text(f"""
-    SELECT f.rowid, -bm25(doc_chunk_fts, {', '.join(map(str, _BM25_WEIGHTS))}) AS score
-    FROM doc_chunk_fts AS f JOIN doc_chunk AS c ON c.id = f.rowid
-    WHERE doc_chunk_fts MATCH :query AND c.source_id IN :sources
+    SELECT rowid, -bm25(doc_chunk_fts, {', '.join(map(str, _BM25_WEIGHTS))}, 0) AS score
+    FROM doc_chunk_fts WHERE doc_chunk_fts MATCH :query
     ORDER BY score DESC LIMIT :limit
-""").bindparams(bindparam("sources", expanding=True))
+""")
 
 _POSTGRES = text("""
     SELECT id, ts_rank(search_vector, query, 1) AS score
@@ -74,6 +75,44 @@ _POSTGRES = text("""
 """).bindparams(bindparam("sources", expanding=True))
 
 
+_COUNT_SQLITE = text("SELECT count(*) FROM doc_chunk_fts WHERE doc_chunk_fts MATCH :query")
+_COUNT_POSTGRES = text("SELECT count(*) FROM doc_chunk WHERE search_vector @@ to_tsquery('english', :query)")
+_TOTAL = text("SELECT count(*) FROM doc_chunk")
+# Above PRUNE_FROM chunks, words found in more than COMMON_SHARE of them are left out of the
+# query: their weight in the ranking is near zero, while scoring their tens of thousands of
+# matches was most of a query's time at 100,000 chunks. Smaller indexes keep every word.
+PRUNE_FROM = 20_000
+COMMON_SHARE = 0.1
+_FREQUENCY_TTL = 600.0
+_frequencies: dict[tuple[str, str], tuple[float, int]] = {}
+
+
+def _frequency(session, postgres: bool, word: str) -> int:
+    """How many chunks hold the word, remembered for ten minutes."""
+    key = ("postgresql" if postgres else "sqlite", word)
+    cached = _frequencies.get(key)
+    if cached is not None and time.monotonic() - cached[0] < _FREQUENCY_TTL:
+        return cached[1]
+    statement, query = (_COUNT_POSTGRES, _tsquery([word])) if postgres else (_COUNT_SQLITE, _fts5_query([word]))
+    count = int(session.execute(statement, {"query": query}).scalar() or 0)
+    _frequencies[key] = (time.monotonic(), count)
+    return count
+
+
+def _without_common(session, postgres: bool, words: list[str]) -> list[str]:
+    cached = _frequencies.get(("total", "postgresql" if postgres else "sqlite"))
+    if cached is None or time.monotonic() - cached[0] >= _FREQUENCY_TTL:
+        cached = (time.monotonic(), int(session.execute(_TOTAL).scalar() or 0))
+        _frequencies[("total", "postgresql" if postgres else "sqlite")] = cached
+    total = cached[1]
+    if total < PRUNE_FROM:
+        return words
+    counted = {word: _frequency(session, postgres, word) for word in words}
+    present = [word for word in words if counted[word]] or words
+    kept = [word for word in present if counted[word] <= COMMON_SHARE * total]
+    return kept or sorted(present, key=counted.__getitem__)[:2]  # all common: the two rarest
+
+
 def search(source_ids: Sequence[int], question: str, *, limit: int) -> list[tuple[int, float]]:
     """(chunk id, score) of the best keyword matches over the given sources, best first."""
     words = terms(question)
@@ -81,6 +120,17 @@ def search(source_ids: Sequence[int], question: str, *, limit: int) -> list[tupl
         return []
     with session_scope() as session:
         postgres = session.get_bind().dialect.name == "postgresql"
-        statement, query = (_POSTGRES, _tsquery(words)) if postgres else (_SQLITE, _fts5_query(words))
-        rows = session.execute(statement, {"query": query, "sources": list(source_ids), "limit": limit}).all()
+        words = _without_common(session, postgres, words)
+        if postgres:
+            rows = session.execute(_POSTGRES, {"query": _tsquery(words), "sources": list(source_ids),
+                                               "limit": limit}).all()
+        else:
+            sources = " OR ".join(str(int(source_id)) for source_id in source_ids)
+            rows = session.execute(_SQLITE, {"query": f"({_fts5_query(words)}) AND source_id:({sources})",
+                                             "limit": limit}).all()
     return [(int(row[0]), float(row[1])) for row in rows]
+
+
+def reset_frequencies() -> None:
+    """Forget remembered word counts (tests switch databases)."""
+    _frequencies.clear()

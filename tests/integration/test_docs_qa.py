@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from sqlmodel import select
+from sqlmodel import func, select
 
 from services import runtime_settings
 from services.auth.errors import AccessDenied, ValidationError
@@ -828,3 +828,21 @@ def test_the_docs_cli_adds_indexes_asks_and_lists(db, make_user, tmp_path, capsy
     folder.rmdir()
     code, _, err = run_cli(capsys, "docs", "index", "--wait", "--source", str(listed["id"]))
     assert code == 1 and "failed" in err and "is gone or unreadable" in err
+
+
+def test_large_indexes_leave_their_commonest_words_out_of_keyword_queries(env, monkeypatch):
+    question = "How do I roll back a bad release of the service?"
+    words = keyword.terms(question)
+    with session_scope() as session:
+        counts = {word: keyword._frequency(session, False, word) for word in words}
+        total = session.exec(select(func.count()).select_from(DocChunk)).one()
+        assert keyword._without_common(session, False, words) == words  # a small index keeps every word
+        monkeypatch.setattr(keyword, "PRUNE_FROM", 1)
+        commonest = max(words, key=counts.__getitem__)
+        monkeypatch.setattr(keyword, "COMMON_SHARE", (counts[commonest] - 0.5) / total)
+        kept = keyword._without_common(session, False, words)
+        assert commonest not in kept and kept == [w for w in words if 0 < counts[w] < counts[commonest]]
+        assert keyword.search([env.handbook], question, limit=5)  # the rest still finds it
+        monkeypatch.setattr(keyword, "COMMON_SHARE", 0.0)  # every word is common: the two rarest found stay
+        present = [w for w in words if counts[w]]
+        assert keyword._without_common(session, False, words) == sorted(present, key=counts.__getitem__)[:2]

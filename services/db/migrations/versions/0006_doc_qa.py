@@ -25,19 +25,22 @@ down_revision = '0005_llm_call_text_search'
 branch_labels = None
 depends_on = None
 
-FTS_COLUMNS = "title, heading, text"
+# source_id is indexed too, as a token: a search filters by source inside the index
+# ("... AND source_id:(1 OR 4)") instead of joining every match back to doc_chunk, which
+# took two thirds of a query's time at 100,000 chunks.
+FTS_COLUMNS = "title, heading, text, source_id"
+NEW_VALUES = "new.id, new.title, new.heading, new.text, new.source_id"
+OLD_VALUES = "old.id, old.title, old.heading, old.text, old.source_id"
 SQLITE_FTS = [
     f"CREATE VIRTUAL TABLE doc_chunk_fts USING fts5({FTS_COLUMNS}, content='doc_chunk', content_rowid='id', "
     "tokenize='porter unicode61 remove_diacritics 2')",
     f"CREATE TRIGGER doc_chunk_fts_insert AFTER INSERT ON doc_chunk BEGIN "
-    f"INSERT INTO doc_chunk_fts(rowid, {FTS_COLUMNS}) VALUES (new.id, new.title, new.heading, new.text); END",
+    f"INSERT INTO doc_chunk_fts(rowid, {FTS_COLUMNS}) VALUES ({NEW_VALUES}); END",
     f"CREATE TRIGGER doc_chunk_fts_delete AFTER DELETE ON doc_chunk BEGIN "
-    f"INSERT INTO doc_chunk_fts(doc_chunk_fts, rowid, {FTS_COLUMNS}) "
-    f"VALUES ('delete', old.id, old.title, old.heading, old.text); END",
+    f"INSERT INTO doc_chunk_fts(doc_chunk_fts, rowid, {FTS_COLUMNS}) VALUES ('delete', {OLD_VALUES}); END",
     f"CREATE TRIGGER doc_chunk_fts_update AFTER UPDATE ON doc_chunk BEGIN "
-    f"INSERT INTO doc_chunk_fts(doc_chunk_fts, rowid, {FTS_COLUMNS}) "
-    f"VALUES ('delete', old.id, old.title, old.heading, old.text); "
-    f"INSERT INTO doc_chunk_fts(rowid, {FTS_COLUMNS}) VALUES (new.id, new.title, new.heading, new.text); END",
+    f"INSERT INTO doc_chunk_fts(doc_chunk_fts, rowid, {FTS_COLUMNS}) VALUES ('delete', {OLD_VALUES}); "
+    f"INSERT INTO doc_chunk_fts(rowid, {FTS_COLUMNS}) VALUES ({NEW_VALUES}); END",
 ]
 POSTGRES_FTS = [
     "ALTER TABLE doc_chunk ADD COLUMN search_vector tsvector GENERATED ALWAYS AS ("
