@@ -5,8 +5,8 @@ Two backends behind one function:
 - **Matrix** (default, no server): each process keeps, per source, a float32 matrix of its
   chunks' embeddings, loaded from SQL and kept in step by a diff of chunk ids whenever the
   source's `revision` moved. A query is one matrix-vector product per visible source: exact,
-  and ~10 ms at 100,000 chunks, where Qdrant's embedded local mode needed ~170 ms for the
-  same points (bench/results/docs_retrieval.json) and warns above 20,000. The embedded
+  and 9 ms (p95 12 ms) at 100,000 chunks, where Qdrant's embedded local mode took 112 ms
+  (p95 140 ms) for the same points (bench/results/docs_retrieval.json) and warns above 20,000. The embedded
   on-disk mode also locks its folder to one process, and the app, the workers and the CLI
   all read the same chunks.
 - **Qdrant server** (QDRANT_URL set): one collection per source (`doc_src_<id>`), written
