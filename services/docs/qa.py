@@ -166,7 +166,7 @@ def _symbol(source_ids: Sequence[int], question: str) -> DocSymbol | None:
         with session_scope() as session:
             found = session.exec(select(DocSymbol).where(
                 DocSymbol.source_id.in_(list(source_ids)),  # type: ignore[attr-defined]
-                or_(DocSymbol.qualname == mention, DocSymbol.qualname.endswith("." + mention),  # type: ignore[attr-defined]
+                or_(DocSymbol.qualname == mention, DocSymbol.qualname.endswith("." + mention, autoescape=True),  # type: ignore[attr-defined]
                     DocSymbol.name == mention))
                 .order_by(DocSymbol.qualname).limit(5)).all()
         exact = [symbol for symbol in found if symbol.qualname == mention]
@@ -321,11 +321,12 @@ def rate(user: AuthedUser, question_id: int, up: bool) -> None:
         row = session.get(DocQuestion, question_id)
         if row is None or row.user_id != user.id:
             raise AccessDenied("That answer does not exist or is not yours.", signed_in=True)
-        row.rating = 5 if up else 1
+        rating = 5 if up else 1
+        changed, row.rating = row.rating != rating, rating
         session.add(row)
         call_id = row.call_id
-    if call_id:
-        outcomes.feedback(call_id, user=user, rating=5 if up else 1)
+    if call_id and changed:  # a second click on the same thumb is not a second rating
+        outcomes.feedback(call_id, user=user, rating=rating)
 
 
 def history(user: AuthedUser, *, limit: int = 50) -> list[dict]:

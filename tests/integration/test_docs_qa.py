@@ -462,6 +462,7 @@ def test_an_llm_answer_cites_passages_streams_and_records_its_outcome(env, llm):
     assert [c["number"] for c in json.loads(stored.citations_json)] == [1, 2]
 
     qa.rate(env.bob, answer.question_id, up=True)
+    qa.rate(env.bob, answer.question_id, up=True)  # a double click rates once
     with session_scope() as session:
         assert session.get(DocQuestion, answer.question_id).rating == 5
     assert feedback_for(answer.call_id) == [(5, "", env.bob.id)]
