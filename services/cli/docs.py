@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import time
@@ -16,6 +15,7 @@ from services.db import session_scope
 from services.db.models import JobRun, JobStatus, Role, User
 from services.docs import evaluation, indexing, qa, sources
 from services.jobs.runners import InProcessRunner, get_runner
+from services.llm import gateway
 from services.search.documents import DocumentError
 
 
@@ -120,7 +120,9 @@ async def _ask(user: AuthedUser, question: str, stream: bool) -> qa.DocAnswer:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    answer = asyncio.run(_ask(_user(args.user), args.question, stream=not args.json))
+    # On the gateway's own loop, as `llm loadtest` does: asyncio.run would fail wherever a
+    # loop already runs in this thread (an embedding caller, the test process).
+    answer = gateway.on_gateway_loop(_ask(_user(args.user), args.question, stream=not args.json)).result()
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2, default=str))
         return 0

@@ -10,6 +10,7 @@ database use the per-test `db` fixture instead.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import uuid
@@ -816,6 +817,12 @@ def test_the_docs_cli_adds_indexes_asks_and_lists(db, make_user, tmp_path, capsy
     assert answer["citations"][0]["path"] == "api.md" and answer["citations"][0]["source_name"] == "Team docs"
     code, out, _ = run_cli(capsys, "docs", "ask", "What is the capital of France?")
     assert code == 0 and out.strip() == qa.NOT_FOUND
+
+    async def from_a_running_loop():  # a caller that already runs an event loop in this thread
+        return run_cli(capsys, "docs", "ask", "--json", "How many requests per minute does the public API accept?")
+
+    code, out, _ = asyncio.run(from_a_running_loop())
+    assert code == 0 and json.loads(out)["mode"] == "extractive"
 
     for argv, message in ((("docs", "ask", "   "), "Type a question first"),
                           (("docs", "add-folder", str(tmp_path / "missing")), "is not a folder"),
