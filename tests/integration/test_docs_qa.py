@@ -10,7 +10,6 @@ database use the per-test `db` fixture instead.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import uuid
@@ -821,7 +820,7 @@ def test_the_docs_cli_adds_indexes_asks_and_lists(db, make_user, tmp_path, capsy
     async def from_a_running_loop():  # a caller that already runs an event loop in this thread
         return run_cli(capsys, "docs", "ask", "--json", "How many requests per minute does the public API accept?")
 
-    code, out, _ = asyncio.run(from_a_running_loop())
+    code, out, _ = run_async(from_a_running_loop())
     assert code == 0 and json.loads(out)["mode"] == "extractive"
 
     for argv, message in ((("docs", "ask", "   "), "Type a question first"),
