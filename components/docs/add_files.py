@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import reflex as rx
 
-from components.docs.form_parts import MUTED, form_messages, intro, labelled, share_box
+from components.docs.form_parts import (
+    MUTED,
+    drop_zone,
+    form_messages,
+    intro,
+    labelled,
+    share_box,
+)
 from state.docs_sources import (
     FILES_UPLOAD_ID,
     NEW_COLLECTION,
@@ -66,23 +73,9 @@ def _result(result: UploadResult) -> rx.Component:
 def _uploader() -> rx.Component:
     chosen = rx.selected_files(FILES_UPLOAD_ID)
     return rx.vstack(
-        rx.upload(
-            rx.vstack(
-                rx.icon("upload", size=20, color=MUTED),
-                rx.text("Drop files here or click to choose: PDF, HTML, Markdown or text.", size="2"),
-                rx.foreach(chosen, lambda name: rx.text(name, size="1", class_name="docs-upload-chosen")),
-                align="center",
-                spacing="1",
-            ),
-            id=FILES_UPLOAD_ID,
-            multiple=True,
-            accept=ACCEPTED_FILES,
-            padding="1.25rem",
-            border=f"1px dashed {rx.color('gray', 8)}",
-            border_radius="var(--radius-3)",
-            width="100%",
-            cursor="pointer",
-        ),
+        drop_zone(FILES_UPLOAD_ID, rx.hstack(rx.icon("upload", size=20, color=MUTED), rx.text(
+            "Drop files here or click to choose: PDF, HTML, Markdown or text.", size="2"), align="center"),
+            accept=ACCEPTED_FILES, multiple=True),
         rx.button(rx.icon("upload", size=14), "Upload and index",
                   on_click=DocsSourcesState.upload(rx.upload_files(upload_id=FILES_UPLOAD_ID)),
                   disabled=chosen.length() == 0, id="docs-upload-submit"),

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import reflex as rx
 
-from components.docs.form_parts import MUTED, form_messages, intro, labelled, share_box
+from components.docs.form_parts import (
+    MUTED,
+    drop_zone,
+    form_messages,
+    intro,
+    labelled,
+    share_box,
+)
 from state.docs_sources import PACKAGE_UPLOAD_ID, DocsSourcesState
 
 ACCEPTED_ARCHIVES = {"application/gzip": [".tar.gz", ".tgz"], "application/zip": [".zip", ".whl"]}
@@ -27,23 +34,8 @@ def _by_name() -> rx.Component:
 def _by_archive() -> rx.Component:
     chosen = rx.selected_files(PACKAGE_UPLOAD_ID)
     return rx.vstack(
-        rx.upload(
-            rx.vstack(
-                rx.text("Or drop a source archive (.tar.gz, .zip) or a wheel (.whl) here.", size="2"),
-                rx.foreach(chosen, lambda name: rx.text(name, size="1")),
-                align="center",
-                spacing="1",
-            ),
-            id=PACKAGE_UPLOAD_ID,
-            multiple=False,
-            max_files=1,
-            accept=ACCEPTED_ARCHIVES,
-            padding="1rem",
-            border=f"1px dashed {rx.color('gray', 8)}",
-            border_radius="var(--radius-3)",
-            width="100%",
-            cursor="pointer",
-        ),
+        drop_zone(PACKAGE_UPLOAD_ID, rx.text("Or drop a source archive (.tar.gz, .zip) or a wheel (.whl) here.",
+                                             size="2"), accept=ACCEPTED_ARCHIVES, multiple=False),
         rx.button(rx.icon("upload", size=14), "Upload & index",
                   on_click=DocsSourcesState.upload_package(rx.upload_files(upload_id=PACKAGE_UPLOAD_ID)),
                   disabled=chosen.length() == 0, id="docs-package-upload-submit"),

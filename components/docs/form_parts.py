@@ -47,3 +47,24 @@ def labelled(label: str, element_id: str, hint: str = "", **input_props: Any) ->
 
 def intro(text: str) -> rx.Component:
     return rx.text(text, size="2", color=MUTED)
+
+
+def drop_zone(upload_id: str, prompt: rx.Component, *, accept: dict, multiple: bool) -> rx.Component:
+    """A dashed upload area listing the chosen files, followed by what the caller puts under it."""
+    return rx.upload(
+        rx.vstack(
+            prompt,
+            rx.foreach(rx.selected_files(upload_id), lambda name: rx.text(name, size="1", class_name="docs-upload-chosen")),
+            align="center",
+            spacing="1",
+        ),
+        id=upload_id,
+        multiple=multiple,
+        **({} if multiple else {"max_files": 1}),
+        accept=accept,
+        padding="1.25rem",
+        border=f"1px dashed {rx.color('gray', 8)}",
+        border_radius="var(--radius-3)",
+        width="100%",
+        cursor="pointer",
+    )
