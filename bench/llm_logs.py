@@ -1,9 +1,10 @@
 """The admin's call log with 100,000 logged calls: how long each list query of the Logs page
 takes (first page, a deep page, filters, text searches for a common and a rare word) and one
 call's detail. Rows are bulk-inserted with realistic sizes (prompts of 1-2 KB). Target: every
-list query without text search under 100 ms p95. On PostgreSQL also what the text search
-index (pg_trgm GIN, migration 0005) costs: one-call inserts with and without it, its size,
-and how long building it over the 100,000 calls takes (what migrating such a database costs).
+list query under 100 ms p95. Also what each database's text search index (PostgreSQL: pg_trgm
+GIN, migration 0005; SQLite: FTS5 trigram, migration 0007) costs: one-call inserts with and
+without it, its size, and how long building it over the 100,000 calls takes (what migrating
+such a database costs).
 
     .venv/bin/python -m bench.llm_logs [--rows 100000] [--repeat 30]
 """
@@ -141,45 +142,56 @@ def _plans(queries: dict[str, Callable[[], object]]) -> dict[str, list[str]]:
     return plans
 
 
-def _write_cost() -> dict:
-    """What the trigram index adds to logging a call: one realistic row per transaction, as the
-    gateway writes them, with the index (GIN's fast update on, PostgreSQL's default, then off)
-    and without it; then the index is built again over the whole table, as migration 0005 does
-    on a database that already holds calls."""
-    from sqlalchemy import insert
+def _new_rows() -> list[dict]:
     from sqlmodel import select
 
-    from services.db import connection_scope, get_engine, session_scope
-    from services.db.models import LLMCall, User
-    from services.db.models.base import new_id
+    from services.db import session_scope
+    from services.db.models import User
 
     with session_scope() as session:
         user_ids = list(session.exec(select(User.id)).all())
     rng = random.Random(SEED + 1)
-    rows = [row for start in range(0, WRITES, BATCH) for row in _rows(rng, WRITES, user_ids, start)]
+    return [row for start in range(0, WRITES, BATCH) for row in _rows(rng, WRITES, user_ids, start)]
+
+
+def _inserts(rows: list[dict]) -> dict:
+    """One realistic row per transaction, as the gateway writes them."""
+    from sqlalchemy import insert
+
+    from services.db import connection_scope
+    from services.db.models import LLMCall
+    from services.db.models.base import new_id
+
     table = LLMCall.__table__  # type: ignore[attr-defined]
-    index = next(ix for ix in table.indexes if ix.name == TEXT_INDEX)
+    samples = []
+    for row in rows:
+        started = time.perf_counter()
+        with connection_scope(durable=False) as conn:  # as calls.log writes one
+            conn.execute(insert(table), {**row, "id": new_id()})
+        samples.append(time.perf_counter() - started)
+    # The mean too: GIN's fast update defers the index work to the insert that finds its
+    # pending list full (or to autovacuum), so the median alone would hide it.
+    return {**percentiles(samples), "mean_ms": round(statistics.mean(samples) * 1000, 3),
+            "max_ms": round(max(samples) * 1000, 3)}
 
-    def inserts() -> dict:
-        samples = []
-        for row in rows:
-            started = time.perf_counter()
-            with connection_scope(durable=False) as conn:  # as calls.log writes one
-                conn.execute(insert(table), {**row, "id": new_id()})
-            samples.append(time.perf_counter() - started)
-        # The mean too: GIN's fast update defers the index work to the insert that finds its
-        # pending list full (or to autovacuum), so the median alone would hide it.
-        return {**percentiles(samples), "mean_ms": round(statistics.mean(samples) * 1000, 3),
-                "max_ms": round(max(samples) * 1000, 3)}
 
+def _write_cost() -> dict:
+    """What PostgreSQL's trigram index adds to logging a call: inserts with the index (GIN's
+    fast update on, PostgreSQL's default, then off) and without it; then the index is built
+    again over the whole table, as migration 0005 does on a database that already holds calls."""
+    from services.db import get_engine
+    from services.db.models import LLMCall
+
+    rows = _new_rows()
+    index = next(ix for ix in LLMCall.__table__.indexes if ix.name == TEXT_INDEX)  # type: ignore[attr-defined]
     engine = get_engine()
-    result = {"with_index": inserts()}
+    result = {"with_index": _inserts(rows)}
     with engine.begin() as conn:
         conn.exec_driver_sql(f"ALTER INDEX {TEXT_INDEX} SET (fastupdate = off)")
-    result["with_index_fastupdate_off"] = inserts()
+    result["with_index_fastupdate_off"] = _inserts(rows)
     with engine.begin() as conn:
         index.drop(conn)
-    result["without_index"] = inserts()
+    result["without_index"] = _inserts(rows)
     started = time.perf_counter()
     with engine.begin() as conn:
         index.create(conn)
@@ -187,6 +199,36 @@ def _write_cost() -> dict:
     with engine.connect() as conn:
         result["table_mb"], result["index_mb"] = (round(n / 1e6) for n in conn.exec_driver_sql(
             f"SELECT pg_table_size('llm_call'), pg_relation_size('{TEXT_INDEX}')").one())
+    return result
+
+
+def _sqlite_write_cost() -> dict:
+    """What SQLite's FTS5 trigram index (migration 0007) costs: its size beside the table's,
+    inserts with its triggers and without, and rebuilding it over every call (the migration
+    on a database that already holds calls)."""
+    from services.db import get_engine
+
+    def megabytes(conn, pattern: str) -> int:
+        return round(conn.exec_driver_sql("SELECT sum(pgsize) FROM dbstat WHERE name LIKE ?",
+                                          (pattern,)).scalar() / 1e6)
+
+    engine = get_engine()
+    with engine.connect() as conn:
+        result: dict = {"table_mb": megabytes(conn, "llm_call"), "index_mb": megabytes(conn, "llm_call_text%")}
+    rows = _new_rows()
+    result["with_index"] = _inserts(rows)
+    with engine.begin() as conn:
+        triggers = [sql for (sql,) in conn.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'llm_call_text_%'")]
+        for name in ("insert", "delete", "update"):
+            conn.exec_driver_sql(f"DROP TRIGGER llm_call_text_{name}")
+    result["without_index"] = _inserts(rows)
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        for sql in triggers:
+            conn.exec_driver_sql(sql)
+        conn.exec_driver_sql("INSERT INTO llm_call_text(llm_call_text) VALUES ('rebuild')")
+    result["index_build_s"] = round(time.perf_counter() - started, 1)
     return result
 
 
@@ -223,8 +265,7 @@ def measure(database_url: str | None, count: int, repeat: int) -> dict:
         "lists_and_detail_p95_below_100ms": all(result[n]["p95_ms"] < 100 for n in without_text),
         "text_searches_p95_below_100ms": all(result[n]["p95_ms"] < 100 for n in lists if n.startswith("text_")),
     }
-    if database_url:
-        result["write_one_call"] = _write_cost()
+    result["write_one_call"] = _write_cost() if database_url else _sqlite_write_cost()
     engine.reset_engine()
     shutil.rmtree(os.environ["LLMCODER_DATA_DIR"], ignore_errors=True)  # 100k calls are ~450 MB of SQLite
     return result

@@ -15,9 +15,9 @@ import services.db.models  # noqa: F401  (registers every table)
 from services.db.engine import get_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-# Full-text objects the migrations create beside the models (0006): FTS5's table and its
-# shadow tables on SQLite, the generated tsvector column and its index on PostgreSQL.
-_UNMODELLED = ("doc_chunk_fts", "search_vector", "ix_doc_chunk_search")
+# Full-text objects the migrations create beside the models: FTS5's tables and their shadow
+# tables on SQLite (0006, 0007), the generated tsvector column and its index on PostgreSQL (0006).
+_UNMODELLED = ("doc_chunk_fts", "llm_call_text", "search_vector", "ix_doc_chunk_search")
 
 
 def include_object(obj, name: str | None, type_: str, reflected: bool, _compare_to) -> bool:

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Text, func, literal_column
+from sqlalchemy import text as sql_text
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
@@ -43,11 +44,13 @@ RANGES: dict[str, tuple[str, timedelta | None]] = {
 SEARCHED = (LLMCall.task_text, LLMCall.user_prompt, LLMCall.response, LLMCall.error_message)
 # That index (migration 0005); see _searched_text.
 TEXT_INDEX = "ix_llm_call_text_search"
-# How many matches of a text search PostgreSQL collects before calling the words common; see _text_conditions.
+# SQLite's: an FTS5 trigram table over the same texts (migration 0007).
+SQLITE_TEXT_INDEX = "llm_call_text"
+# How many matches of a text search the index gives before the words count as common; see _text_conditions.
 COMMON_MATCHES = 1000
 
 log = logging.getLogger(__name__)
-_index_checked: set[str] = set()  # the databases whose text index this process has looked for
+_text_index: dict[str, bool] = {}  # database URL -> whether it has its text index (looked up once)
 
 
 @dataclass(frozen=True)
@@ -103,31 +106,63 @@ def _text_match(text: str) -> ColumnElement[bool]:
     return any_contains(SEARCHED, text)
 
 
-def _warn_once_without_index(session: Session) -> None:
-    """The search is the same SQL with or without the index (migration 0005 goes without it when
-    pg_trgm may not be created), only slower without it: say so once per process and database."""
+def _has_text_index(session: Session) -> bool:
+    """Whether the migrations could create the text index (0005 on PostgreSQL, 0007 on SQLite):
+    the search is the same without it, only slower, so say so once per process and database."""
     url = str(get_engine().url)
-    if url in _index_checked:
-        return
-    _index_checked.add(url)
-    if session.exec(select(func.to_regclass(TEXT_INDEX))).one() is None:
-        log.warning("The LLM call log has no text search index (%s), so text searches scan every row: the "
-                    "database was migrated without the pg_trgm extension (see migration 0005's warning).", TEXT_INDEX)
+    if url not in _text_index:
+        if get_engine().dialect.name == "postgresql":
+            found = session.exec(select(func.to_regclass(TEXT_INDEX))).one() is not None
+        else:
+            found = session.exec(select(literal_column("name")).select_from(sql_text("sqlite_master"))
+                                 .where(literal_column("name") == SQLITE_TEXT_INDEX)).first() is not None
+        _text_index[url] = found
+        if not found:
+            log.warning("The LLM call log has no text search index, so text searches scan every row: the "
+                        "database was migrated without it (see the warning of migration 0005 on PostgreSQL, "
+                        "0007 on SQLite).")
+    return _text_index[url]
+
+
+def _trigrams_query(needle: str) -> str:
+    """An FTS5 query for the rows holding every 3-character piece of the needle: a superset
+    of its matches. detail=none cannot match a phrase, only AND its trigrams; each is quoted,
+    so no character in it is FTS5 syntax."""
+    pieces = dict.fromkeys(needle[i:i + 3] for i in range(len(needle) - 2))
+    return " AND ".join('"' + piece.replace('"', '""') + '"' for piece in pieces)
+
+
+def _sqlite_candidates(session: Session, needle: str) -> list[int] | None:
+    """The rowids of the calls that may hold the needle (every one of its trigrams), through
+    the FTS5 index; None when the index cannot narrow them: a needle under 3 characters, or
+    as many candidates as COMMON_MATCHES (common words: walking the newest rows finds a page
+    sooner). The LIKE of the listing then decides exactly, over these rows only."""
+    if len(needle) < 3 or not _has_text_index(session):
+        return None
+    found = list(session.exec(sql_text(  # type: ignore[call-overload]
+        f"SELECT rowid FROM {SQLITE_TEXT_INDEX} WHERE {SQLITE_TEXT_INDEX} MATCH :query LIMIT :limit"),
+        params={"query": _trigrams_query(needle), "limit": COMMON_MATCHES}).scalars())
+    return None if len(found) >= COMMON_MATCHES else found
 
 
 def _text_conditions(session: Session, where: list[ColumnElement[bool]], needle: str) -> list[ColumnElement[bool]]:
-    """PostgreSQL keeps no statistics on multi-KB texts, so its planner cannot tell a rare word
+    """Rare words through the text index, common ones by walking the newest rows.
+
+    PostgreSQL keeps no statistics on multi-KB texts, so its planner cannot tell a rare word
     from a common one: it always trusts the trigram index, right for a rare word (milliseconds),
     but for a word in a third of the rows it rechecks every one of them (0.7 s at 100k calls),
     where walking the newest rows finds a page within a few hundred. So look first: up to
     COMMON_MATCHES matches through the index. Fewer: they are all there are, and the page is
     read from them by key. As many: the words are common, and the match goes inside coalesce(),
     which the index cannot serve and the planner guesses true for half the rows, so it walks
-    the newest rows (by the filter's (column, created_at) index if any) until the page is full."""
+    the newest rows (by the filter's (column, created_at) index if any) until the page is full.
+    SQLite never uses its FTS5 index unasked: the look is explicit (_sqlite_candidates)."""
     match = _text_match(needle)
     if get_engine().dialect.name != "postgresql":
+        rowids = _sqlite_candidates(session, needle)
+        return [match] if rowids is None else [literal_column("llm_call.rowid").in_(rowids), match]
+    if not _has_text_index(session):
         return [match]
-    _warn_once_without_index(session)
     ids = session.exec(select(LLMCall.id).where(*where, match).limit(COMMON_MATCHES)).all()
     if len(ids) < COMMON_MATCHES:
         return [col(LLMCall.id).in_(ids)]

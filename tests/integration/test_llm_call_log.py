@@ -246,6 +246,48 @@ def test_postgresql_searches_rare_words_through_the_trigram_index_and_walks_for_
     assert len(call_log.search(text="routine").rows) == 5
 
 
+def test_sqlite_searches_rare_words_through_the_trigram_index_and_walks_for_common_ones(db, monkeypatch):
+    for minutes in range(5):
+        _log(minutes, prompt=f"routine prompt number {minutes}")
+    rare = _log(9, prompt="an okapi appears once")
+    _log(10, prompt="the letters o k a p i, apart")  # every trigram's letters, none of its trigrams
+
+    statements = _statements_of(lambda: call_log.search(text="okapi"))
+    looks = [(s, p) for s, p in statements if "FROM llm_call_text" in s]
+    assert len(looks) == 1 and '"oka" AND "kap" AND "api"' in looks[0][1]
+    with get_engine().connect() as conn:
+        plan = " ".join(row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + looks[0][0], looks[0][1]))
+    assert "VIRTUAL TABLE INDEX 0:M" in plan, plan  # a MATCH: the index answers
+    listing = next(s for s, _ in statements if "ORDER BY" in s)
+    assert "llm_call.rowid IN" in listing
+    assert _ids(call_log.search(text="okapi")) == [rare]
+
+    monkeypatch.setattr(call_log, "COMMON_MATCHES", 2)
+    statements = _statements_of(lambda: call_log.search(text="routine"))
+    listing = next(s for s, _ in statements if "ORDER BY" in s)
+    assert "rowid IN" not in listing  # common: the newest rows are walked
+    assert len(call_log.search(text="routine").rows) == 5
+
+    # Too short for a trigram: the scan answers.
+    statements = _statements_of(lambda: call_log.search(text="ok"))
+    assert not [s for s, _ in statements if "llm_call_text" in s]
+    assert rare in _ids(call_log.search(text="ok"))
+
+
+def test_the_sqlite_text_index_follows_purges_and_deletes(db):
+    old = _log(60 * 24 * 40, prompt="an okapi from long ago")
+    new = _log(1, response="a fresh okapi")
+    assert _ids(call_log.search(text="okapi")) == [new, old]
+
+    assert calls.purge_content(30) == 1
+    assert _ids(call_log.search(text="okapi")) == [new]
+    with session_scope() as session:
+        session.delete(session.get(LLMCall, new))
+    assert call_log.search(text="okapi").rows == []
+    with get_engine().begin() as conn:
+        conn.exec_driver_sql("INSERT INTO llm_call_text(llm_call_text, rank) VALUES ('integrity-check', 1)")
+
+
 @pytest.fixture
 def pg_url_without_extension_rights(pg_server_url) -> Iterator[str]:
     """A database whose app role may create tables but not extensions (no CREATE on the

@@ -22,7 +22,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression-based index"),
 ]
 
-HEAD = "0006_doc_qa"
+HEAD = "0007_llm_call_trigram"
 
 APP_TABLES = {"user", "auth_session", "api_token", "setting", "job_run", "notification",
               "llm_deployment", "llm_budget_month", "llm_budget_feature", "llm_daily_usage", "llm_reservation",
