@@ -118,12 +118,13 @@ def _drop(source_id: int) -> None:
 def _index(source_id: int, dataset: Dataset, report: Callable[[str], None]) -> dict:
     started = time.perf_counter()
     chunks = 0
-    for start in range(0, len(dataset.corpus), BATCH_DOCS):
-        batch = [store.NewDocument(str(row["_id"]), ParsedDocument(
-            str(row.get("title") or ""), [Section("", str(row.get("text") or ""))], "text/plain"), version="1")
-            for row in dataset.corpus[start:start + BATCH_DOCS] if str(row.get("text") or "").strip()]
-        chunks += store.write_documents(source_id, batch)
-        report(f"indexed {min(start + BATCH_DOCS, len(dataset.corpus))} of {len(dataset.corpus)} documents")
+    with store.Writer(source_id) as writer:
+        for start in range(0, len(dataset.corpus), BATCH_DOCS):
+            batch = [store.NewDocument(str(row["_id"]), ParsedDocument(
+                str(row.get("title") or ""), [Section("", str(row.get("text") or ""))], "text/plain"), version="1")
+                for row in dataset.corpus[start:start + BATCH_DOCS] if str(row.get("text") or "").strip()]
+            chunks += writer.write(batch)
+            report(f"indexed {min(start + BATCH_DOCS, len(dataset.corpus))} of {len(dataset.corpus)} documents")
     seconds = time.perf_counter() - started
     figures = {"documents": len(dataset.corpus), "chunks": chunks, "seconds": round(seconds, 2),
                "chunks_per_second": round(chunks / seconds, 1) if seconds else 0.0}

@@ -73,13 +73,18 @@ def _outside_window(run: _Run, source: DocSource) -> bool:
 
 def _index(run: _Run, source: DocSource, items: list[Item]) -> bool:
     """Writes the changed items; False if it stopped early at the end of the hours window."""
+    with store.Writer(run.source_id) as writer:
+        return _index_with(run, source, items, writer)
+
+
+def _index_with(run: _Run, source: DocSource, items: list[Item], writer: store.Writer) -> bool:
     stored = store.versions(run.source_id)
     total, unit = len(items), "pages" if source.kind == "confluence" else "documents"
     batch: list[store.NewDocument] = []
 
     def report(flush: bool) -> None:
         if flush and batch:
-            run.chunks += store.write_documents(run.source_id, batch)
+            run.chunks += writer.write(batch)
             run.written += len(batch)
             batch.clear()
         run.progress.update(5 + int(90 * run.done / max(total, 1)),

@@ -14,12 +14,21 @@ best first-stage passages carry the vocabulary the question lacked. The top
 `FEEDBACK_DOCS` fused passages expand the keyword query by their most shared content words
 (RM3-style) and move the query vector towards their mean (Rocchio); the two new rankings
 are fused again. Cranfield nDCG@10 (chunked as real documents are): dense 0.406, keyword
-0.384, plain RRF 0.432, these defaults 0.455 (bench/results/docs_eval_cranfield.json).
+0.384, plain RRF 0.432, these defaults 0.453 (bench/results/docs_eval_cranfield.json).
 The 18 feedback settings tried (3-8 passages, 10-20 words) all beat plain RRF (0.437 to
 0.454), and keyword weights 0.2-0.5 gave 0.444-0.455; the defaults sit inside those
 ranges, not at the best point of one small set. A score fusion (cosine + 0.1 x relative
 BM25) did as well on Cranfield (0.455) and found 9 of 10 first on the first handbook but
 11 of 12 on the second; the issue asks for RRF, and RRF needs no score calibration.
+
+Why large indexes skip the second keyword search: from `keyword.PRUNE_FROM` chunks on it was
+most of a hybrid query's time (100,000 chunks on SQLite: p95 108 ms with it, 73 ms
+without). There the first keyword ranking is fused with the feedback's dense ranking
+instead; on Cranfield that scores the same (nDCG@10 0.453) but on the small handbook
+above it ranks one answering page 5th instead of in the top 3, so small indexes, where the
+second search is cheap, keep it. Also tried, on Cranfield: fewer expansion words (0.449
+with 8, 0.452 with 5), the second search limited to the first stage's candidates (0.451),
+matches required to share two words (0.447).
 """
 
 from __future__ import annotations
@@ -118,20 +127,25 @@ def rrf(rankings: Sequence[tuple[float, Sequence[int]]], k: int = RRF_K) -> list
     return sorted(scores.items(), key=lambda pair: -pair[1])
 
 
-def _fused(source_ids: Sequence[int], question: str, query: np.ndarray) -> list[tuple[int, float]]:
-    # The two searches run side by side: SQLite/PostgreSQL and numpy both release the GIL,
-    # so on two cores a hybrid query costs about its slower half, not the sum.
+def _fused(source_ids: Sequence[int], question: str,
+           query: np.ndarray) -> tuple[list[int], list[tuple[int, float]]]:
+    """The keyword ranking, and its fusion with the dense one.
+    The two searches run side by side: SQLite/PostgreSQL and numpy both release the GIL,
+    so on two cores a hybrid query costs about its slower half, not the sum."""
     matches = _executor().submit(keyword.search, source_ids, question, limit=CANDIDATES)
     nearest = dense.search(source_ids, query, limit=CANDIDATES)
-    return rrf([(KEYWORD_WEIGHT, _ids(matches.result())), (1.0, _ids(nearest))])
+    by_words = _ids(matches.result())
+    return by_words, rrf([(KEYWORD_WEIGHT, by_words), (1.0, _ids(nearest))])
 
 
 def _hybrid(source_ids: Sequence[int], question: str, query: np.ndarray, limit: int) -> list[tuple[int, float]]:
-    first = _fused(source_ids, question, query)
+    by_words, first = _fused(source_ids, question, query)
     feedback = _rows(_ids(first[:FEEDBACK_DOCS]))
     if not feedback:
         return first[:limit]
     moved = query + FEEDBACK_WEIGHT * np.mean([vector for _, vector in feedback.values()], axis=0)
     moved /= np.linalg.norm(moved)
+    if keyword.is_large():
+        return rrf([(KEYWORD_WEIGHT, by_words), (1.0, _ids(dense.search(source_ids, moved, limit=CANDIDATES)))])[:limit]
     expanded = _expansion(question, [text for text, _ in feedback.values()])
-    return _fused(source_ids, expanded, moved)[:limit]
+    return _fused(source_ids, expanded, moved)[1][:limit]

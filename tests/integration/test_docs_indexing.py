@@ -36,7 +36,7 @@ from services.jobs import execute
 from services.jobs.progress import ProgressReporter
 from services.llm import providers
 from services.search import dense, embedder, keyword
-from services.search.documents import DocumentError
+from services.search.documents import DocumentError, ParsedDocument, Section
 from services.search.embedder import embed_one
 from services.search.parsers import MAX_UPLOAD_BYTES
 from tests.conftest import reset_process_caches
@@ -920,3 +920,32 @@ def test_a_new_collection_that_receives_nothing_is_not_kept(db, member):
     assert {view.id for view in sources.list_sources(member)} == before
     with pytest.raises(ValidationError, match="Choose one or more files"):
         ingest.add_files(member, None, [])
+
+
+# --- the pipelined writer ---------------------------------------------------------------------
+
+def _page(name: str) -> store.NewDocument:
+    return store.NewDocument(name, ParsedDocument(name.title(), [Section("", f"All about {name}.")], "text/plain"),
+                             version="1")
+
+
+def test_the_writer_commits_batches_in_order_and_raises_a_failed_commit(db, monkeypatch):
+    source_id = sources.create_eval("writer")
+    with store.Writer(source_id) as writer:
+        assert writer.write([_page("alpha"), _page("beta")]) == 2
+        writer.write([_page("gamma")])
+    assert set(documents(source_id)) == {"alpha", "beta", "gamma"}  # the last commit waited for on exit
+
+    real = store._write
+
+    def failing(session, source, doc, vectors):
+        if doc.external_id == "delta":
+            raise RuntimeError("disk full")
+        real(session, source, doc, vectors)
+
+    monkeypatch.setattr(store, "_write", failing)
+    with pytest.raises(RuntimeError, match="disk full"), store.Writer(source_id) as writer:
+        writer.write([_page("delta")])
+        writer.write([_page("epsilon")])  # waits for delta's commit, which failed
+    assert "delta" not in documents(source_id) and "epsilon" not in documents(source_id)
+    assert_no_duplicates(source_id)

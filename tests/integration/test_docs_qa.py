@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlmodel import func, select
 
@@ -27,7 +27,7 @@ from services.auth.errors import AccessDenied, ValidationError
 from services.auth.users import AuthedUser
 from services.cli import commands
 from services.db import engine as db_engine
-from services.db import migrate, session_scope
+from services.db import get_engine, migrate, session_scope
 from services.db.models import (
     DocChunk,
     DocQuestion,
@@ -841,7 +841,7 @@ def test_large_indexes_leave_their_commonest_words_out_of_keyword_queries(env, m
     question = "How do I roll back a bad release of the service?"
     words = keyword.terms(question)
     with session_scope() as session:
-        counts = {word: keyword._frequency(session, False, word) for word in words}
+        counts = {word: keyword._count(session, False, word) for word in words}
         total = session.exec(select(func.count()).select_from(DocChunk)).one()
         assert keyword._without_common(session, False, words) == words  # a small index keeps every word
         monkeypatch.setattr(keyword, "PRUNE_FROM", 1)
@@ -853,3 +853,35 @@ def test_large_indexes_leave_their_commonest_words_out_of_keyword_queries(env, m
         monkeypatch.setattr(keyword, "COMMON_SHARE", 0.0)  # every word is common: the two rarest found stay
         present = [w for w in words if counts[w]]
         assert keyword._without_common(session, False, words) == sorted(present, key=counts.__getitem__)[:2]
+
+
+def test_postgresql_takes_word_shares_from_its_statistics_without_counting(pg_env, monkeypatch):
+    _use(pg_env, monkeypatch)
+    question = "How do I roll back a bad release of the service?"
+    words = keyword.terms(question)
+    with session_scope() as session:
+        total = session.exec(select(func.count()).select_from(DocChunk)).one()
+        counted = {word: keyword._count(session, True, word) / total for word in words}
+    with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("ANALYZE doc_chunk")
+    keyword.reset_frequencies()
+    monkeypatch.setattr(keyword, "PRUNE_FROM", 1)
+    commonest = max(words, key=counted.__getitem__)
+    monkeypatch.setattr(keyword, "COMMON_SHARE_POSTGRES", counted[commonest] * 0.9)
+    statements: list[str] = []
+
+    def capture(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    event.listen(get_engine(), "before_cursor_execute", capture)
+    try:
+        with session_scope() as session:
+            shares = keyword._shares(session, True, words)
+            kept = keyword._without_common(session, True, words)
+    finally:
+        event.remove(get_engine(), "before_cursor_execute", capture)
+    assert not [s for s in statements if "@@" in s]  # no word was counted (only the chunk total)
+    # ANALYZE read every row of this small table: its shares are the counted ones.
+    assert shares == pytest.approx(counted, abs=0.01)
+    assert commonest not in kept and kept and set(kept) < set(words)
+    assert keyword.search([pg_env.handbook], question, limit=5)

@@ -87,6 +87,19 @@ def test_vectors_are_plain_unit_length_floats_in_input_order(fresh):
     assert same(embedder.embed(tuple(texts)), vectors)
 
 
+def test_the_session_does_not_spin_and_embeds_as_fastembed_does(fresh):
+    from fastembed import TextEmbedding
+
+    texts = ["reset my password", "a much longer text about quarterly revenue, which grew by ten percent"]
+    ours = embedder.embed(texts)
+    session = embedder._get_model().model.model  # fastembed's own session, rebuilt by the embedder
+    assert session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    plain = TextEmbedding(embedder.MODEL_NAME, specific_model_path=str(next(f for f in LOCAL_MODELS if f.is_dir())),
+                          local_files_only=True)
+    for theirs, mine in zip(plain.embed(texts), ours, strict=True):
+        assert list(theirs) == pytest.approx(mine, abs=1e-5)
+
+
 def test_empty_input_needs_no_model(fresh, monkeypatch, tmp_path):
     use_model_path(monkeypatch, tmp_path / "nowhere")
     assert embedder.embed([]) == []
