@@ -23,6 +23,8 @@ VENDOR_HOMES: dict[str, tuple[str, ...]] = {
     "slack_sdk": ("services/integrations/slack/client.py",),
     "jira": ("services/integrations/jira/client.py",),
     "atlassian": ("services/integrations/confluence/client.py",),
+    "imaplib": ("services/integrations/imap/client.py",),
+    "smtplib": ("services/integrations/imap/client.py",),
     "plaid": ("services/integrations/plaid/client.py",),
     "qdrant_client": ("services/search/store.py",),
     "fastembed": ("services/search/embedder.py",),

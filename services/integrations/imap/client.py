@@ -1,0 +1,244 @@
+"""Any mail provider through IMAP (receive) and SMTP (send), with Python's own clients.
+
+The only imaplib and smtplib imports. Each call opens its own connection and closes it:
+sync jobs run far apart, and a connection kept open between them would be dropped by most
+servers anyway. Messages are read with BODY.PEEK, so syncing never marks mail as read.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import imaplib
+import re
+import smtplib
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage, Message
+from email.utils import formatdate, getaddresses, parsedate_to_datetime
+from typing import Literal
+
+from services.integrations.base import (
+    IntegrationAuthError,
+    IntegrationError,
+    MailBody,
+    MailboxState,
+    MailHeader,
+    OutgoingMail,
+)
+
+Security = Literal["tls", "starttls", "none"]
+TIMEOUT_SECONDS = 30.0
+_HEADER_FIELDS = "FROM TO CC SUBJECT DATE MESSAGE-ID IN-REPLY-TO REFERENCES"
+_STATUS = re.compile(rb"\((.*)\)")
+_FETCHED = re.compile(rb"UID (\d+)|FLAGS \(([^)]*)\)|RFC822\.SIZE (\d+)")
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    address: str
+    username: str
+    password: str
+    imap_host: str
+    imap_port: int = 993
+    imap_security: Security = "tls"
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_security: Security = "starttls"
+
+
+def _folder(name: str) -> str:
+    """A folder name as an IMAP quoted string."""
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _addresses(message: Message, field: str) -> tuple[str, ...]:
+    return tuple(address for _, address in getaddresses(message.get_all(field, [])) if address)
+
+
+def _ids(value: str | None) -> tuple[str, ...]:
+    return tuple(re.findall(r"<[^<>\s]+>", value or ""))
+
+
+def _date(value: str | None) -> datetime | None:
+    try:
+        return parsedate_to_datetime(value) if value else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _header(uid: int, flags: str, size: int, raw: bytes) -> MailHeader:
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    ids = _ids(message.get("Message-ID"))
+    return MailHeader(
+        uid=uid, message_id=ids[0] if ids else "", in_reply_to=next(iter(_ids(message.get("In-Reply-To"))), ""),
+        references=_ids(message.get("References")), sender=str(message.get("From", "")),
+        to=_addresses(message, "To"), cc=_addresses(message, "Cc"), subject=str(message.get("Subject", "")),
+        date=_date(message.get("Date")), seen="\\Seen" in flags.split(), size=size)
+
+
+class ImapSmtpProvider:
+    """`MailProvider` for an IMAP + SMTP account (host, port, TLS or STARTTLS, app password)."""
+
+    def __init__(self, settings: ImapSettings) -> None:
+        self.settings = settings
+
+    # ------------------------------------------------------------------ IMAP
+
+    @contextmanager
+    def _imap(self) -> Iterator[imaplib.IMAP4]:
+        s = self.settings
+        where = f"{s.imap_host}:{s.imap_port}"
+        try:
+            if s.imap_security == "tls":
+                conn: imaplib.IMAP4 = imaplib.IMAP4_SSL(s.imap_host, s.imap_port, ssl_context=ssl.create_default_context(),
+                                                        timeout=TIMEOUT_SECONDS)
+            else:
+                conn = imaplib.IMAP4(s.imap_host, s.imap_port, timeout=TIMEOUT_SECONDS)
+                if s.imap_security == "starttls":
+                    conn.starttls(ssl.create_default_context())
+        except (OSError, imaplib.IMAP4.error) as exc:
+            raise IntegrationError(f"Could not reach the IMAP server {where}: {exc}") from exc
+        try:
+            try:
+                conn.login(s.username, s.password)
+            except imaplib.IMAP4.error as exc:
+                raise IntegrationAuthError(f"The IMAP server {where} refused the user name or password.") from exc
+            yield conn
+        except (OSError, imaplib.IMAP4.abort) as exc:
+            raise IntegrationError(f"The IMAP server {where} dropped the connection: {exc}") from exc
+        finally:
+            try:
+                conn.logout()
+            except (OSError, imaplib.IMAP4.error):
+                pass  # already gone: nothing left to close
+
+    def _select(self, conn: imaplib.IMAP4, folder: str) -> None:
+        status, data = conn.select(_folder(folder), readonly=True)
+        if status != "OK":
+            raise IntegrationError(f"The folder {folder!r} cannot be opened: {_text(data)}")
+
+    def state(self, folder: str = "INBOX") -> MailboxState:
+        with self._imap() as conn:
+            status, data = conn.status(_folder(folder), "(UIDVALIDITY UIDNEXT MESSAGES)")
+        if status != "OK" or not data or not isinstance(data[0], bytes):
+            raise IntegrationError(f"The folder {folder!r} cannot be read: {_text(data)}")
+        found = _STATUS.search(data[0])
+        words = found.group(1).split() if found else []
+        values = {words[i].decode(): int(words[i + 1]) for i in range(0, len(words) - 1, 2)}
+        return MailboxState(values.get("UIDVALIDITY", 0), values.get("UIDNEXT", 0), values.get("MESSAGES", 0))
+
+    def headers(self, folder: str = "INBOX", *, after_uid: int = 0, limit: int = 500) -> list[MailHeader]:
+        with self._imap() as conn:
+            self._select(conn, folder)
+            status, data = conn.uid("SEARCH", f"UID {after_uid + 1}:*")
+            if status != "OK":
+                raise IntegrationError(f"Searching {folder!r} failed: {_text(data)}")
+            # "n:*" also names the newest message when no UID is n or above: filter.
+            uids = sorted(u for u in map(int, (data[0] or b"").split()) if u > after_uid)[:limit]
+            if not uids:
+                return []
+            status, data = conn.uid("FETCH", ",".join(map(str, uids)),
+                                    f"(UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS ({_HEADER_FIELDS})])")
+        if status != "OK":
+            raise IntegrationError(f"Reading {folder!r} failed: {_text(data)}")
+        found = []
+        for part in data:
+            if not isinstance(part, tuple):
+                continue
+            uid, flags, size = 0, "", 0
+            for match in _FETCHED.finditer(part[0]):
+                if match.group(1):
+                    uid = int(match.group(1))
+                elif match.group(2) is not None:
+                    flags = match.group(2).decode()
+                elif match.group(3):
+                    size = int(match.group(3))
+            found.append(_header(uid, flags, size, part[1]))
+        return sorted(found, key=lambda header: header.uid)
+
+    def body(self, uid: int, folder: str = "INBOX") -> MailBody:
+        with self._imap() as conn:
+            self._select(conn, folder)
+            status, data = conn.uid("FETCH", str(uid), "(BODY.PEEK[])")
+        raw = next((part[1] for part in data or [] if isinstance(part, tuple)), None)
+        if status != "OK" or raw is None:
+            raise IntegrationError(f"Message {uid} is no longer in {folder!r}.")
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        text, html = message.get_body(preferencelist=("plain",)), message.get_body(preferencelist=("html",))
+        return MailBody(text.get_content() if text else "", html.get_content() if html else "")
+
+    # ------------------------------------------------------------------ SMTP
+
+    def _smtp(self) -> smtplib.SMTP:
+        s = self.settings
+        where = f"{s.smtp_host}:{s.smtp_port}"
+        try:
+            if s.smtp_security == "tls":
+                conn: smtplib.SMTP = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=TIMEOUT_SECONDS,
+                                                      context=ssl.create_default_context())
+            else:
+                conn = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=TIMEOUT_SECONDS)
+                if s.smtp_security == "starttls":
+                    conn.starttls(context=ssl.create_default_context())
+        except (OSError, smtplib.SMTPException) as exc:
+            raise IntegrationError(f"Could not reach the SMTP server {where}: {exc}") from exc
+        try:
+            conn.login(s.username, s.password)
+        except smtplib.SMTPAuthenticationError as exc:
+            conn.close()
+            raise IntegrationAuthError(f"The SMTP server {where} refused the user name or password.") from exc
+        except smtplib.SMTPNotSupportedError:
+            pass  # a relay that takes mail without signing in
+        except (OSError, smtplib.SMTPException) as exc:
+            conn.close()
+            raise IntegrationError(f"Signing in to the SMTP server {where} failed: {exc}") from exc
+        return conn
+
+    def send(self, mail: OutgoingMail) -> None:
+        message = EmailMessage()
+        message["From"] = self.settings.address
+        message["To"] = ", ".join(mail.to)
+        if mail.cc:
+            message["Cc"] = ", ".join(mail.cc)
+        message["Subject"] = mail.subject
+        message["Message-ID"] = mail.message_id
+        if mail.in_reply_to:
+            message["In-Reply-To"] = mail.in_reply_to
+        if mail.references:
+            message["References"] = " ".join(mail.references)
+        message["Date"] = formatdate(localtime=True)
+        message.set_content(mail.text)
+        conn = self._smtp()
+        try:
+            conn.send_message(message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise IntegrationError("The SMTP server refused every recipient: "
+                                   + ", ".join(exc.recipients)) from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            raise IntegrationError(f"Sending failed: {exc}") from exc
+        finally:
+            try:
+                conn.quit()
+            except (OSError, smtplib.SMTPException):
+                conn.close()
+
+    def check(self) -> str:
+        self.state()
+        if self.settings.smtp_host:
+            conn = self._smtp()
+            try:
+                conn.quit()
+            except (OSError, smtplib.SMTPException):
+                conn.close()
+        return self.settings.address
+
+
+def _text(data: object) -> str:
+    if isinstance(data, list) and data and isinstance(data[0], bytes):
+        return data[0].decode(errors="replace")
+    return str(data)
