@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -10,7 +13,9 @@ from starlette.routing import Route
 from llmcoder_app import routes
 from services import health
 from services.auth import api_tokens, sessions, tickets
-from services.auth.errors import AccessDenied
+from services.auth.errors import AccessDenied, AuthError
+from services.inbox import connect, slack_events
+from services.integrations.base import IntegrationError
 from services.jobs import downloads
 from services.llm import reports
 from services.settings import get_settings
@@ -85,6 +90,23 @@ async def sign_out(request: Request) -> RedirectResponse:
     return response
 
 
+async def oauth_callback(request: Request) -> RedirectResponse:
+    """Where Google, Microsoft and Slack send the browser back after consent."""
+    user = sessions.resolve(request.cookies.get(sessions.SESSION_COOKIE))
+    provider = request.path_params["provider"]
+    try:
+        account_id = await run_in_threadpool(connect.finish, user, provider, str(request.url))
+    except (AuthError, IntegrationError) as exc:
+        return _to_frontend(f"{routes.INBOX_ACCOUNTS}?{urlencode({'error': str(exc)})}")
+    return _to_frontend(f"{routes.INBOX_ACCOUNTS}?{urlencode({'connected': account_id})}")
+
+
+async def slack_webhook(request: Request) -> JSONResponse:
+    """Slack Events API deliveries (signature checked in services.inbox.slack_events)."""
+    status, answer = await run_in_threadpool(slack_events.handle, await request.body(), request.headers)
+    return JSONResponse(answer, status_code=status)
+
+
 api = Starlette(
     routes=[
         Route("/api/health", health_endpoint),
@@ -93,5 +115,7 @@ api = Starlette(
         Route("/api/llm/reports/{report_id}", llm_report_download),
         Route("/api/auth/session", session_from_ticket),
         Route("/api/auth/sign-out", sign_out),
+        Route("/api/oauth/{provider}/callback", oauth_callback),
+        Route("/api/webhooks/slack", slack_webhook, methods=["POST"]),
     ]
 )

@@ -19,6 +19,8 @@ ADMIN_STATUS = "/admin/status"
 ASSISTANT = "/assistant"
 DOCS_ASK = "/docs"
 DOCS_SOURCES = "/docs/sources"
+INBOX = "/inbox"
+INBOX_ACCOUNTS = "/inbox/accounts"
 ADMIN_LLM_COSTS = "/admin/llm/costs"
 ADMIN_LLM_CONFIG = "/admin/llm/config"
 ADMIN_LLM_PROMPTS = "/admin/llm/prompts"
@@ -38,6 +40,7 @@ class NavItem:
 # The sidebar lists the sections that exist; later features add theirs.
 NAV: tuple[NavItem, ...] = (
     NavItem("Home", HOME, "house"),
+    NavItem("Inbox", INBOX, "inbox", area="/inbox/"),
     NavItem("Assistant", ASSISTANT, "message-square-code"),
     NavItem("Docs", DOCS_ASK, "book-open", area="/docs/"),
     NavItem("Jobs", JOBS, "list-checks"),
@@ -62,8 +65,14 @@ DOCS_TABS: tuple[NavItem, ...] = (
     NavItem("Sources", DOCS_SOURCES, "library"),
 )
 
+# The inbox's tabs (the sidebar links to the first).
+INBOX_TABS: tuple[NavItem, ...] = (
+    NavItem("Messages", INBOX, "inbox"),
+    NavItem("Accounts", INBOX_ACCOUNTS, "at-sign"),
+)
+
 ALL_ROUTES = (SETUP, LOGIN, *(item.route for item in NAV), *(item.route for item in LLM_TABS[1:]),
-              *(item.route for item in DOCS_TABS[1:]))
+              *(item.route for item in DOCS_TABS[1:]), *(item.route for item in INBOX_TABS[1:]))
 
 
 def _one_origin() -> bool:
@@ -75,6 +84,11 @@ def backend_href(path: str) -> str:
     """A backend route as the browser should load it: relative when one port serves everything
     (so any host name the users type works), absolute when dev mode splits the ports."""
     return path if _one_origin() else f"{rx.config.get_config().api_url}{path}"
+
+
+def backend_url(path: str) -> str:
+    """A backend route as an absolute URL, for addresses given to others (OAuth redirect URIs)."""
+    return f"{rx.config.get_config().api_url.rstrip('/')}{path}"
 
 
 def frontend_href(path: str) -> str:

@@ -50,6 +50,13 @@ class BootstrapSettings(BaseSettings):
     embedding_model_path: str = ""
     # A Qdrant server; unset means an in-memory index per process (services.search.store).
     qdrant_url: str = Field(default="", validation_alias=AliasChoices("QDRANT_URL", "LLMCODER_QDRANT_URL"))
+    # Vendor endpoints for the inbox; empty means the vendor's own. Set for a proxy, or to the
+    # tests' fake servers.
+    gmail_api_url: str = ""
+    google_oauth_url: str = ""
+    graph_api_url: str = ""
+    microsoft_oauth_url: str = ""
+    slack_api_url: str = ""
 
     def resolved_database_url(self) -> str:
         if self.database_url:

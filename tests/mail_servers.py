@@ -82,6 +82,8 @@ class Dovecot:
         conn = imaplib.IMAP4("127.0.0.1", self.port)
         try:
             conn.login(user, PASSWORD)
+            if folder != "INBOX":
+                conn.create(f'"{folder}"')  # "already exists" when it does: fine
             status, data = conn.append(f'"{folder}"', "(\\Seen)" if seen else None, None, raw)
             assert status == "OK", data
         finally:

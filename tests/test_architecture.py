@@ -20,6 +20,10 @@ VENDOR_HOMES: dict[str, tuple[str, ...]] = {
     "googleapiclient": ("services/integrations/gmail/client.py", "services/integrations/gcal/client.py"),
     "google_auth_oauthlib": ("services/integrations/google/client.py",),
     "msal": ("services/integrations/outlook/client.py",),
+    "google": ("services/integrations/gmail/client.py",),  # google.oauth2, google.auth
+    "httplib2": ("services/integrations/gmail/client.py",),
+    "authlib": ("services/integrations/oauth/client.py",),
+    "nh3": ("services/inbox/sanitize.py",),
     "slack_sdk": ("services/integrations/slack/client.py",),
     "jira": ("services/integrations/jira/client.py",),
     "atlassian": ("services/integrations/confluence/client.py",),

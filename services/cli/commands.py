@@ -13,6 +13,7 @@ from services import crypto, health, launcher, runtime_settings, startup
 from services.auth import users
 from services.auth.errors import AuthError
 from services.cli import docs as docs_cli
+from services.cli import inbox as inbox_cli
 from services.cli import llm as llm_cli
 from services.db import migrate
 from services.db.models import Role
@@ -151,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_health)
     llm_cli.register(groups)
     docs_cli.register(groups)
+    inbox_cli.register(groups)
     serve = groups.add_parser("serve", help="run Redis (private), the worker pool and the app")
     serve.add_argument("--env", choices=("dev", "prod"), default="prod")
     serve.add_argument("--no-redis", action="store_true", help="run jobs in-process even if redis-server exists")

@@ -5,50 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
-
-from sqlmodel import select
 
 from services.auth.errors import ValidationError
 from services.auth.users import AuthedUser
-from services.db import session_scope
-from services.db.models import JobRun, JobStatus, Role, User
+from services.cli.common import acting_user, wait_for_jobs
 from services.docs import evaluation, indexing, qa, sources
 from services.jobs.runners import InProcessRunner, get_runner
 from services.llm import gateway
 from services.search.documents import DocumentError
-
-
-def _user(email: str | None) -> AuthedUser:
-    """Who the command acts as: --user, else the first active admin."""
-    with session_scope() as session:
-        query = select(User).where(User.is_active == True)  # noqa: E712 (SQL expression)
-        query = query.where(User.email == email.strip().lower()) if email else \
-            query.where(User.role == Role.admin.value).order_by(User.id)
-        row = session.exec(query).first()
-    if row is None:
-        raise ValidationError(f"No active user {email}." if email else
-                              "There is no admin yet: create one with `user create EMAIL --admin`.")
-    return AuthedUser.from_row(row)
-
-
-def _wait(job_ids: list[str]) -> int:
-    """Prints progress until the jobs finish; exit code 1 if any failed."""
-    shown: dict[str, str] = {}
-    while True:
-        with session_scope() as session:
-            rows = [session.get(JobRun, job_id) for job_id in job_ids]
-        for row in rows:
-            if row is not None and shown.get(row.id) != row.message:
-                shown[row.id] = row.message
-                print(f"  {row.id[:8]} {row.status:<9} {row.progress:>3}%  {row.message}", file=sys.stderr)
-        if all(row is None or JobStatus(row.status).finished for row in rows):
-            break
-        time.sleep(0.5)
-    failed = [row for row in rows if row is not None and row.status != JobStatus.succeeded.value]
-    for row in failed:
-        print(f"error: job {row.id} {row.status}: {row.error or row.message}", file=sys.stderr)
-    return 1 if failed else 0
 
 
 def _start(user: AuthedUser, source_ids: list[int], wait: bool) -> int:
@@ -57,20 +21,20 @@ def _start(user: AuthedUser, source_ids: list[int], wait: bool) -> int:
         print(f"Indexing source {source_id}: job {job_id}")
     # In-process jobs die with this process: wait for them even without --wait.
     if wait or get_runner().name == InProcessRunner.name:
-        return _wait(job_ids)
+        return wait_for_jobs(job_ids)
     print("Follow the progress on the Jobs page or with `jobs list`.")
     return 0
 
 
 def cmd_add_folder(args: argparse.Namespace) -> int:
-    user = _user(args.user)
+    user = acting_user(args.user)
     source_id = sources.create_folder(user, path=args.path, name=args.name or "", shared=args.shared)
     print(f"Added folder source {source_id}.")
     return _start(user, [source_id], args.wait) if args.index else 0
 
 
 def cmd_add_confluence(args: argparse.Namespace) -> int:
-    user = _user(args.user)
+    user = acting_user(args.user)
     token = sys.stdin.readline().strip() if args.token == "-" else args.token
     source_id = sources.create_confluence(user, url=args.url, token=token, spaces=args.space, email=args.email or "",
                                           name=args.name or "", shared=args.shared)
@@ -79,14 +43,14 @@ def cmd_add_confluence(args: argparse.Namespace) -> int:
 
 
 def cmd_add_package(args: argparse.Namespace) -> int:
-    user = _user(args.user)
+    user = acting_user(args.user)
     source_id = sources.create_package(user, package=args.package, shared=not args.private)
     print(f"Added package source {source_id} ({args.package}).")
     return _start(user, [source_id], args.wait) if args.index else 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    rows = sources.list_sources(_user(args.user))
+    rows = sources.list_sources(acting_user(args.user))
     if args.json:
         print(json.dumps([{"id": s.id, "kind": s.kind, "name": s.name, "status": s.status, "documents": s.documents,
                            "chunks": s.chunks, "symbols": s.symbols, "shared": s.shared, "error": s.error,
@@ -100,7 +64,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    user = _user(args.user)
+    user = acting_user(args.user)
     wanted = args.source or [s.id for s in sources.list_sources(user) if s.mine or user.is_admin]
     if not wanted:
         print("No sources to index: add one with `docs add-folder`, `docs add-confluence` or `docs add-package`.")
@@ -122,7 +86,7 @@ async def _ask(user: AuthedUser, question: str, stream: bool) -> qa.DocAnswer:
 def cmd_ask(args: argparse.Namespace) -> int:
     # On the gateway's own loop, as `llm loadtest` does: asyncio.run would fail wherever a
     # loop already runs in this thread (an embedding caller, the test process).
-    answer = gateway.on_gateway_loop(_ask(_user(args.user), args.question, stream=not args.json)).result()
+    answer = gateway.on_gateway_loop(_ask(acting_user(args.user), args.question, stream=not args.json)).result()
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2, default=str))
         return 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -14,6 +14,11 @@ class IntegrationError(RuntimeError):
 
 class IntegrationAuthError(IntegrationError):
     """The vendor refused the credentials (401/403)."""
+
+
+class IntegrationUncertain(IntegrationError):
+    """A send may or may not have taken effect (the vendor failed after receiving it): repeating
+    it could deliver it twice, so the caller must not retry on its own."""
 
 
 class IntegrationRateLimited(IntegrationError):
@@ -97,6 +102,7 @@ class MailHeader:
     date: datetime | None
     seen: bool
     size: int
+    preview: str = ""  # the first words of the text, when the sync fetched them
 
 
 @dataclass(frozen=True)
@@ -137,3 +143,110 @@ class MailProvider(Protocol):
         ...
 
     def send(self, mail: OutgoingMail) -> None: ...
+
+
+# ---------------------------------------------------------------------- the unified inbox
+# Every mail and chat account (Gmail, Outlook, IMAP, Slack) is synced through `InboxSource`:
+# its adapter turns the vendor's own cursor (historyId, delta link, UIDVALIDITY/UID, Slack ts)
+# into an opaque string the sync stores and hands back next time.
+
+
+@dataclass(frozen=True)
+class InboxMessage:
+    """One mail or chat message as every source reports it."""
+
+    external_id: str  # unique within the account (Gmail id, Graph id, "folder:uidvalidity:uid", "C123:ts")
+    thread_id: str  # groups a conversation (Gmail threadId, Graph conversationId, root Message-ID, "C123:thread_ts")
+    sender_name: str
+    sender_address: str  # mail address, or the Slack user id
+    subject: str  # "" for chat
+    snippet: str  # the first ~200 characters of the text, as a one-line preview
+    sent_at: datetime  # timezone-aware
+    unread: bool
+    from_me: bool  # written by the account's own user (sent mail, the user's Slack messages)
+    to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
+    folder: str = ""  # IMAP folder, "INBOX"/"SENT" for Gmail and Outlook, Slack channel id
+    message_id: str = ""  # RFC 5322 Message-ID, for In-Reply-To/References of a reply
+    in_reply_to: str = ""
+    references: tuple[str, ...] = ()
+    text: str | None = None  # the whole text when the listing carries it (Slack); mail comes from body()
+    mentions_me: bool = False  # an @mention of the user (Slack) or the user named in To (mail)
+
+
+@dataclass(frozen=True)
+class ChangePage:
+    """One page of a sync. Store `messages`, delete `removed`; `reset` means a full resync starts
+    with this page: what was stored for the account before is stale (a source may restart a full
+    sync part-way, so `reset` can follow other pages). Once a page whose `cursor` is set
+    has been stored, save that cursor: the next sync continues from there."""
+
+    messages: tuple[InboxMessage, ...]
+    removed: tuple[str, ...] = ()
+    cursor: str | None = None
+    reset: bool = False
+    read_state: tuple[tuple[str, bool], ...] = ()  # (external_id, unread) of messages stored before
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the user sends. `key` is chosen once per draft, before the first attempt, so a
+    retried send can be recognised (mail uses it in the Message-ID)."""
+
+    key: str
+    text: str
+    to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
+    subject: str = ""
+    thread_id: str = ""  # the InboxMessage.thread_id replied to ("" for a new mail)
+    in_reply_to: str = ""  # Message-ID of the mail replied to
+    references: tuple[str, ...] = ()
+    channel: str = ""  # Slack channel id
+    thread_ts: str = ""  # Slack: the thread's parent ts, so the reply goes into the thread
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A Slack channel or DM the user can pick for the inbox."""
+
+    id: str
+    name: str  # "#general", or the other person's name for a DM
+    is_dm: bool
+    is_member: bool
+
+
+class InboxSource(Protocol):
+    """A mail or chat account as the unified inbox syncs it."""
+
+    def check(self) -> str:
+        """A cheap authenticated call; returns the account's address (or Slack "user @ team")."""
+        ...
+
+    def changes(self, cursor: str | None) -> Iterator[ChangePage]:
+        """Everything since `cursor` (None: a full sync), oldest pages first where the vendor allows.
+        An expired cursor starts a full sync, announced by `reset` on its first page."""
+        ...
+
+    def body(self, external_id: str) -> MailBody:
+        """One message's text and HTML, fetched on demand; it stays unread."""
+        ...
+
+    def send(self, reply: Reply) -> str:
+        """Sends; returns the external id of the sent message when the vendor reports it, else ""."""
+        ...
+
+
+class ChatProvider(InboxSource, Protocol):
+    """Slack: an inbox source whose channels and DMs the user picks."""
+
+    def conversations(self) -> list[Conversation]: ...
+
+
+@dataclass(frozen=True)
+class OAuthToken:
+    """An OAuth 2.0 grant as stored (encrypted) for an account; refreshed before it expires."""
+
+    access_token: str = field(repr=False)
+    refresh_token: str = field(default="", repr=False)
+    expires_at: float = 0.0  # unix seconds; 0 when the provider did not say
+    scope: str = ""

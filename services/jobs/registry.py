@@ -43,6 +43,8 @@ def get(name: str) -> JobType:
 def load_all() -> None:
     """Import the modules that register jobs (workers start with an empty registry)."""
     import services.docs.indexing  # noqa: F401
+    import services.inbox.sending  # noqa: F401
+    import services.inbox.sync  # noqa: F401
     import services.jobs.diagnostics  # noqa: F401
     import services.jobs.export  # noqa: F401
     import services.llm.maintenance  # noqa: F401

@@ -26,9 +26,10 @@ _stop = threading.Event()
 def _periodic() -> list[Callable[[datetime], int]]:
     """Each returns how many jobs it submitted. Imported here, not at module load: the
     features' modules pull in the gateway and embedder, which only the tick needs."""
-    from services.docs.indexing import submit_due
+    from services.docs import indexing
+    from services.inbox import sync
 
-    return [submit_due]
+    return [indexing.submit_due, sync.submit_due]
 
 
 def tick(now: datetime | None = None) -> int:

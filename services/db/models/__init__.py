@@ -1,9 +1,24 @@
 """All table models; importing this package registers them on SQLModel.metadata."""
 
 from services.db.models.auth import ApiToken, AuthSession, Role, User
-from services.db.models.docs import DocChunk, DocDocument, DocQuestion, DocSource, DocSymbol
+from services.db.models.docs import (
+    DocChunk,
+    DocDocument,
+    DocQuestion,
+    DocSource,
+    DocSymbol,
+)
+from services.db.models.inbox import (
+    InboxAccount,
+    InboxDraft,
+    InboxEvent,
+    InboxMessage,
+    InboxOAuthState,
+    InboxStyle,
+)
 from services.db.models.jobs import JobRun, JobStatus
 from services.db.models.llm import (
+    LearnedTemplate,
     LLMBudgetAlert,
     LLMBudgetFeature,
     LLMBudgetMonth,
@@ -15,7 +30,6 @@ from services.db.models.llm import (
     LLMFeedback,
     LLMOutcome,
     LLMReservation,
-    LearnedTemplate,
     PromptTemplateVersion,
 )
 from services.db.models.notifications import Notification
@@ -29,6 +43,12 @@ __all__ = [
     "DocQuestion",
     "DocSource",
     "DocSymbol",
+    "InboxAccount",
+    "InboxDraft",
+    "InboxEvent",
+    "InboxMessage",
+    "InboxOAuthState",
+    "InboxStyle",
     "JobRun",
     "JobStatus",
     "LLMBudgetAlert",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import html
 import imaplib
 import re
 import smtplib
@@ -32,7 +33,9 @@ from services.integrations.base import (
 
 Security = Literal["tls", "starttls", "none"]
 TIMEOUT_SECONDS = 30.0
-_HEADER_FIELDS = "FROM TO CC SUBJECT DATE MESSAGE-ID IN-REPLY-TO REFERENCES"
+_HEADER_FIELDS = "FROM TO CC SUBJECT DATE MESSAGE-ID IN-REPLY-TO REFERENCES CONTENT-TYPE CONTENT-TRANSFER-ENCODING"
+PREVIEW_BYTES = 3000  # of each body, fetched with the headers for the preview
+PREVIEW_CHARS = 300
 _STATUS = re.compile(rb"\((.*)\)")
 _FETCHED = re.compile(rb"UID (\d+)|FLAGS \(([^)]*)\)|RFC822\.SIZE (\d+)")
 
@@ -70,14 +73,76 @@ def _date(value: str | None) -> datetime | None:
         return None
 
 
-def _header(uid: int, flags: str, size: int, raw: bytes) -> MailHeader:
+def _attributes(prefix: bytes) -> tuple[int, str, int]:
+    """UID, flags and size from the untagged FETCH line."""
+    uid, flags, size = 0, "", 0
+    for match in _FETCHED.finditer(prefix):
+        if match.group(1):
+            uid = int(match.group(1))
+        elif match.group(2) is not None:
+            flags = match.group(2).decode()
+        elif match.group(3):
+            size = int(match.group(3))
+    return uid, flags, size
+
+
+def _fetched(data: list) -> Iterator[tuple[int, str, int, bytes, bytes]]:
+    """(uid, flags, size, header bytes, start of the text) per message of a FETCH answer.
+    imaplib gives a tuple per literal: the header's tuple opens a message (its prefix holds
+    UID and FLAGS), the text's follows it; FLAGS may also come after the last literal."""
+    current: list = []
+    for part in data:
+        if isinstance(part, tuple):
+            prefix, literal = part
+            if b"HEADER.FIELDS" in prefix:
+                if current:
+                    yield tuple(current)  # type: ignore[misc]
+                current = [*_attributes(prefix), literal, b""]
+            elif current:
+                current[4] = literal
+                _merge(current, prefix)
+        elif isinstance(part, bytes) and current:
+            _merge(current, part)
+    if current:
+        yield tuple(current)  # type: ignore[misc]
+
+
+def _merge(current: list, tail: bytes) -> None:
+    """Attributes a server sent after a literal (`" FLAGS (\\Seen))"`) belong to the same message."""
+    uid, flags, size = _attributes(tail)
+    current[0] = current[0] or uid
+    if b"FLAGS" in tail:
+        current[1] = flags
+    current[2] = current[2] or size
+
+
+def _preview(raw_header: bytes, text_start: bytes) -> str:
+    """The first words of the text part, decoded from the start of the body the sync fetched:
+    enough for the list's preview and the needs-reply check without downloading whole mails."""
+    if not text_start:
+        return ""
+    try:
+        message = email.message_from_bytes(raw_header.rstrip(b"\r\n") + b"\r\n\r\n" + text_start,
+                                           policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        part = message.get_body(preferencelist=("plain", "html"))
+        content = part.get_content() if part is not None else ""
+    except (ValueError, LookupError, AssertionError, UnicodeError):  # truncated base64, unknown charset, broken MIME
+        return ""
+    if part is not None and part.get_content_type() == "text/html":
+        content = re.sub(r"<[^>]+>", " ", re.sub(r"(?is)<(style|script)\b.*?</\1>", " ", content))
+    return " ".join(html.unescape(content).split())[:PREVIEW_CHARS]
+
+
+def _header(uid: int, flags: str, size: int, raw: bytes, text_start: bytes = b"") -> MailHeader:
     message = email.message_from_bytes(raw, policy=email.policy.default)
     ids = _ids(message.get("Message-ID"))
     return MailHeader(
         uid=uid, message_id=ids[0] if ids else "", in_reply_to=next(iter(_ids(message.get("In-Reply-To"))), ""),
         references=_ids(message.get("References")), sender=str(message.get("From", "")),
         to=_addresses(message, "To"), cc=_addresses(message, "Cc"), subject=str(message.get("Subject", "")),
-        date=_date(message.get("Date")), seen="\\Seen" in flags.split(), size=size)
+        date=_date(message.get("Date")), seen="\\Seen" in flags.split(), size=size,
+        preview=_preview(raw, text_start))
 
 
 class ImapSmtpProvider:
@@ -142,23 +207,31 @@ class ImapSmtpProvider:
             if not uids:
                 return []
             status, data = conn.uid("FETCH", ",".join(map(str, uids)),
-                                    f"(UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS ({_HEADER_FIELDS})])")
+                                    f"(UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS ({_HEADER_FIELDS})] "
+                                    f"BODY.PEEK[TEXT]<0.{PREVIEW_BYTES}>)")
         if status != "OK":
             raise IntegrationError(f"Reading {folder!r} failed: {_text(data)}")
-        found = []
-        for part in data:
-            if not isinstance(part, tuple):
+        return sorted((_header(*fetched) for fetched in _fetched(data)), key=lambda header: header.uid)
+
+    def flags(self, folder: str = "INBOX", *, up_to_uid: int) -> dict[int, bool]:
+        """Every message's seen flag up to a UID, in one command: which of the messages synced
+        before were read or deleted since (a server without CONDSTORE says no more cheaply)."""
+        if up_to_uid < 1:
+            return {}
+        with self._imap() as conn:
+            self._select(conn, folder)
+            status, data = conn.uid("FETCH", f"1:{up_to_uid}", "(UID FLAGS)")
+        if status != "OK":
+            raise IntegrationError(f"Reading {folder!r} failed: {_text(data)}")
+        seen: dict[int, bool] = {}
+        for line in data or []:
+            prefix = line[0] if isinstance(line, tuple) else line
+            if not isinstance(prefix, bytes):
                 continue
-            uid, flags, size = 0, "", 0
-            for match in _FETCHED.finditer(part[0]):
-                if match.group(1):
-                    uid = int(match.group(1))
-                elif match.group(2) is not None:
-                    flags = match.group(2).decode()
-                elif match.group(3):
-                    size = int(match.group(3))
-            found.append(_header(uid, flags, size, part[1]))
-        return sorted(found, key=lambda header: header.uid)
+            uid, flags, _ = _attributes(prefix)
+            if 0 < uid <= up_to_uid:
+                seen[uid] = "\\Seen" in flags.split()
+        return seen
 
     def body(self, uid: int, folder: str = "INBOX") -> MailBody:
         with self._imap() as conn:

@@ -1,0 +1,1 @@
+"""The unified inbox: accounts, sync, drafts and sending of mail and Slack messages."""

@@ -1,0 +1,1 @@
+"""Gmail as a source of the unified inbox, through google-api-python-client."""

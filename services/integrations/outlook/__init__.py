@@ -1,0 +1,1 @@
+"""Outlook / Microsoft 365 mail as a unified-inbox source, through Microsoft Graph."""
