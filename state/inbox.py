@@ -96,6 +96,7 @@ class InboxState(SessionState):
     # The reply draft of the open thread (0: none yet).
     draft_id: int = 0
     draft_text: str = ""
+    draft_key: str = "0"  # changes whenever the server replaces the text (a new draft, a reload)
     draft_status: str = ""
     draft_error: str = ""
     draft_notice: str = ""
@@ -129,13 +130,13 @@ class InboxState(SessionState):
         self._reload(user)
 
     @rx.event
-    def poll(self, _tick: str = ""):
+    async def poll(self, _tick: str = ""):
         """New messages (a sync, a Slack event) appear without a reload; nothing is redrawn otherwise."""
         user = self._require()
         if listing.revision(user) != self._revision:
             self._reload(user)
             if self.selected and self.draft_status == "sending":
-                self._load_draft(user)
+                await self._follow_send(user)
 
     @rx.event
     def set_kind(self, value: str):
@@ -171,7 +172,8 @@ class InboxState(SessionState):
 
     def _clear_thread(self) -> None:
         self.thread, self.thread_subject, self.summary, self.summary_notice = [], "", "", ""
-        self.draft_id, self.draft_text, self.draft_status, self.draft_error = 0, "", "", ""
+        self.draft_id, self.draft_status, self.draft_error = 0, "", ""
+        self._set_text("")
         self.draft_notice, self.draft_to, self.instruction, self.allow_images = "", "", "", False
 
     def _try(self, action: Callable[[], T]) -> T | None:
@@ -185,10 +187,16 @@ class InboxState(SessionState):
     def _load_draft(self, user: AuthedUser) -> None:
         view = replies.open_draft(user, self.selected)
         if view is None:
-            self.draft_id, self.draft_text, self.draft_status, self.draft_error = 0, "", "", ""
+            self.draft_id, self.draft_status, self.draft_error = 0, "", ""
+            self._set_text("")
             return
         self.draft_id, self.draft_status, self.draft_error = view.id, view.status, view.error
-        self.draft_text, self.draft_to = view.text, ", ".join(view.to)
+        self._set_text(view.text)
+        self.draft_to = ", ".join(view.to)
+
+    def _set_text(self, text: str) -> None:
+        self.draft_text = text
+        self.draft_key = f"{self.draft_id}-{abs(hash(text))}"
 
     async def _show_thread(self, user: AuthedUser) -> None:
         thread = await asyncio.to_thread(listing.thread, user, self.selected, allow_images=self.allow_images)
@@ -272,7 +280,8 @@ class InboxState(SessionState):
                                        regenerate=bool(regenerate))
             async with self:
                 if self.selected == message_id:
-                    self.draft_id, self.draft_text, self.draft_status = view.id, view.text, view.status
+                    self.draft_id, self.draft_status = view.id, view.status
+                    self._set_text(view.text)
                     self.draft_notice, self.draft_to, self.instruction = view.notice, ", ".join(view.to), ""
         except USER_ERRORS as exc:
             async with self:
@@ -287,19 +296,28 @@ class InboxState(SessionState):
 
     @rx.event
     def edit_draft(self, value: str):
-        """Every edit is kept on the server: a reload or a second tab shows the same text."""
+        """Edits are kept on the server as the user types: a reload or a second tab shows them."""
         user = self._require()
         self.draft_text = value
-        if self.draft_id:
+        if self._ensure_draft(user):
             self._try(lambda: replies.save_text(user, self.draft_id, value))
 
+    def _ensure_draft(self, user: AuthedUser) -> bool:
+        """A reply typed without "Draft reply" gets its draft row at the first keystroke."""
+        if not self.draft_id and self.selected:
+            view = self._try(lambda: replies.own_draft(user, self.selected))
+            if view is not None:
+                self.draft_id, self.draft_status, self.draft_to = view.id, view.status, ", ".join(view.to)
+        return bool(self.draft_id)
+
     @rx.event
-    def send(self):
+    def send(self, form: dict):
+        """The text comes with the click (the form), never from a save that may still be on its way."""
         user = self._require()
-        if not self.draft_id:
-            self.draft_error = "Write or draft a reply first."
+        if not self._ensure_draft(user):
+            self.draft_error = "Open a message to reply to first."
             return
-        self.draft_error = ""
+        self.draft_error, self.draft_text = "", str(form.get("text", self.draft_text))
         try:
             self.draft_status = sending.send(user, self.draft_id, self.draft_text)
         except USER_ERRORS as exc:
@@ -312,8 +330,10 @@ class InboxState(SessionState):
         """While a reply is on its way, its fate shows as soon as the job knows it; once sent, it
         shows in the thread."""
         user = self._require()
-        if self.draft_status != "sending" or not self.draft_id:
-            return
+        if self.draft_status == "sending" and self.draft_id:
+            await self._follow_send(user)
+
+    async def _follow_send(self, user: AuthedUser) -> None:
         self._load_draft(user)
         if self.draft_status == "sent":
             await self._show_thread(user)

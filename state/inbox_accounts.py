@@ -143,7 +143,12 @@ class InboxAccountsState(SessionState):
 
     @rx.event
     def refresh(self, _tick: str = ""):
-        self._reload(self._require())
+        """Polled while a sync runs; when the last one ends, the style card shows what it learned."""
+        user = self._require()
+        was_active = self.any_active
+        self._reload(user)
+        if was_active and not self.any_active:
+            self._load_style(user)
 
     def _start_sync(self, user: AuthedUser, account_id: int) -> None:
         self._try("accounts", partial(sync.start, user, account_id))

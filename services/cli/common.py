@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
+from collections.abc import Callable
 
 from sqlmodel import select
 
@@ -43,3 +45,14 @@ def wait_for_jobs(job_ids: list[str]) -> int:
     for row in failed:
         print(f"error: job {row.id} {row.status}: {row.error or row.message}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def guarded(fn: Callable[[argparse.Namespace], int], *errors: type[Exception]) -> Callable[[argparse.Namespace], int]:
+    """The command, with the errors a user can act on printed as one line (exit code 2)."""
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return fn(args)
+        except errors as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    return run

@@ -8,7 +8,7 @@ import sys
 
 from services.auth.errors import ValidationError
 from services.auth.users import AuthedUser
-from services.cli.common import acting_user, wait_for_jobs
+from services.cli.common import acting_user, guarded, wait_for_jobs
 from services.docs import evaluation, indexing, qa, sources
 from services.jobs.runners import InProcessRunner, get_runner
 from services.llm import gateway
@@ -116,16 +116,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _guarded(fn):
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return fn(args)
-        except (DocumentError, ValidationError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-    return run
-
-
 def register(groups: argparse._SubParsersAction) -> None:
     docs = groups.add_parser("docs", help="Doc Q&A: sources, indexing, questions, evaluation")
     sub = docs.add_subparsers(dest="docs_action", required=True)
@@ -133,7 +123,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     def command(name: str, fn, help_text: str) -> argparse.ArgumentParser:
         parser = sub.add_parser(name, help=help_text)
         parser.add_argument("--user", help="act as this user (default: the first admin)")
-        parser.set_defaults(func=_guarded(fn))
+        parser.set_defaults(func=guarded(fn, DocumentError, ValidationError))
         return parser
 
     def adds_source(parser: argparse.ArgumentParser) -> None:

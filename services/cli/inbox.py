@@ -7,7 +7,7 @@ import json
 import sys
 
 from services.auth.errors import ValidationError
-from services.cli.common import acting_user, wait_for_jobs
+from services.cli.common import acting_user, guarded, wait_for_jobs
 from services.inbox import accounts, listing, sync
 from services.integrations.base import IntegrationError
 from services.jobs.runners import InProcessRunner, get_runner
@@ -69,16 +69,6 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _guarded(fn):
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return fn(args)
-        except (ValidationError, IntegrationError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-    return run
-
-
 def register(groups: argparse._SubParsersAction) -> None:
     inbox = groups.add_parser("inbox", help="the unified inbox: accounts, syncs, messages")
     sub = inbox.add_subparsers(dest="inbox_action", required=True)
@@ -86,7 +76,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     def command(name: str, fn, help_text: str) -> argparse.ArgumentParser:
         parser = sub.add_parser(name, help=help_text)
         parser.add_argument("--user", help="act as this user (default: the first admin)")
-        parser.set_defaults(func=_guarded(fn))
+        parser.set_defaults(func=guarded(fn, ValidationError, IntegrationError))
         return parser
 
     command("accounts", cmd_accounts, "your connected accounts and their sync state").add_argument(

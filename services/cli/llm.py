@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import asdict
 
 from services import runtime_settings
-from services.llm import budget, calls, config, gateway, maintenance, providers, reports, usage
+from services.llm import calls, config, gateway, maintenance, providers, reports, usage
 from services.llm.costs import format_usd
 from services.llm.types import BudgetExceeded, LLMError, LLMRequest, LLMResult
 

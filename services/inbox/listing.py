@@ -131,7 +131,6 @@ class Thread:
     kind: str
     subject: str
     messages: list[ThreadMessage]
-    selected_id: int
 
 
 def owned_message(user: AuthedUser, message_id: int) -> Row:
@@ -152,8 +151,7 @@ def thread(user: AuthedUser, message_id: int, *, allow_images: bool = False) -> 
                             .order_by(Row.sent_at, Row.id)).all() if selected.thread_id else [selected]
         session.exec(update(Row).where(Row.id == message_id).values(unread=False))  # type: ignore[call-overload]
     messages = [_thread_message(row, allow_images) for row in rows]
-    return Thread(selected.account_id, selected.kind, selected.subject or _first_line(selected.snippet),
-                  messages, message_id)
+    return Thread(selected.account_id, selected.kind, selected.subject or _first_line(selected.snippet), messages)
 
 
 def _thread_message(row: Row, allow_images: bool) -> ThreadMessage:

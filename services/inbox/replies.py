@@ -163,18 +163,34 @@ async def draft(user: AuthedUser, message_id: int, *, tone: str = "neutral", len
         max_tokens=700, temperature=0.4, fallback=lambda: styles.skeleton(row.account_id, scope, last.sender)))
     text = result.text.strip()
     with session_scope() as session:
-        stored = session.exec(select(InboxDraft).where(
-            InboxDraft.owner_id == user.id, InboxDraft.message_id == message_id,
-            InboxDraft.status.in_(("draft", "failed")))).first()  # type: ignore[attr-defined]
-        if stored is None:
-            stored = InboxDraft(owner_id=user.id, account_id=row.account_id, message_id=message_id,
-                                key=uuid.uuid4().hex, reply_json=json.dumps(_reply_fields(row)))
+        stored = _editable_draft(session, user, row)
         stored.text, stored.ai_text, stored.call_id = text, text, result.call_id
         stored.tone, stored.length, stored.status, stored.error = tone, length, "draft", ""
         stored.updated_at = utcnow()
         session.add(stored)
         session.flush()
         return _view(stored, result.notice)
+
+
+def _editable_draft(session, user: AuthedUser, row: Row) -> InboxDraft:
+    """The message's draft still being written, or a new one (its key chosen once, here)."""
+    stored = session.exec(select(InboxDraft).where(
+        InboxDraft.owner_id == user.id, InboxDraft.message_id == row.id,
+        InboxDraft.status.in_(("draft", "failed")))).first()  # type: ignore[attr-defined]
+    if stored is None:
+        stored = InboxDraft(owner_id=user.id, account_id=row.account_id, message_id=row.id,
+                            key=uuid.uuid4().hex, reply_json=json.dumps(_reply_fields(row)))
+    return stored
+
+
+def own_draft(user: AuthedUser, message_id: int) -> DraftView:
+    """A reply the user writes without the model: the same row, so Send works the same way."""
+    row = listing.owned_message(user, message_id)
+    with session_scope() as session:
+        stored = _editable_draft(session, user, row)
+        session.add(stored)
+        session.flush()
+        return _view(stored)
 
 
 def save_text(user: AuthedUser, draft_id: int, text: str) -> None:

@@ -29,9 +29,10 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal, Self
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+from tests.fakes.http_fake import FakeHTTPServer, QuietHandler, take_scripted
 
 Json = dict[str, Any]
 Query = dict[str, list[str]]
@@ -72,7 +73,7 @@ class FakePage:
     version: int = 1
 
 
-class FakeConfluence:
+class FakeConfluence(FakeHTTPServer):
     """Start with ``with FakeConfluence() as fake:``; ``fake.url`` is the base URL to configure."""
 
     def __init__(
@@ -88,6 +89,7 @@ class FakeConfluence:
         next_prefix: str = "",
         display_name: str = "Ann Example",
     ) -> None:
+        super().__init__(_Handler, "fake-confluence")
         self.token, self.email, self.api_token = token, email, api_token
         self.context = context.rstrip("/")
         self.max_limit = max_limit
@@ -102,41 +104,6 @@ class FakeConfluence:
         self._ids = itertools.count(1001)
         self._failures: list[_Failure] = []
         self._requests: list[RecordedRequest] = []
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle -------------------------------------------------------------------------------
-
-    def start(self) -> FakeConfluence:
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.fake = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-confluence", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def origin(self) -> str:
-        if self._server is None:
-            raise RuntimeError("FakeConfluence is not running")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     @property
     def url(self) -> str:
@@ -216,7 +183,7 @@ class FakeConfluence:
         with self._lock:
             self._requests.append(RecordedRequest(handler.command, parts.path, query, _scheme(header),
                                                   time.monotonic()))
-            failure = self._take_failure(parts.path)
+            failure = take_scripted(self._failures, lambda f: f.path_contains in parts.path)
         if failure is not None:
             self._reply_failure(handler, failure)
             return
@@ -232,16 +199,6 @@ class FakeConfluence:
         with self._lock:
             status, body = getattr(self, f"_get_{name}")(arg, query)
         handler.reply(status, body)
-
-    def _take_failure(self, path: str) -> _Failure | None:
-        for failure in self._failures:
-            if failure.path_contains in path:
-                if failure.times is not None:
-                    failure.times -= 1
-                    if failure.times == 0:
-                        self._failures.remove(failure)
-                return failure
-        return None
 
     @staticmethod
     def _reply_failure(handler: _Handler, failure: _Failure) -> None:
@@ -397,13 +354,7 @@ def _not_found(page_id: str) -> str:
     return _error(404, f"No content found with id: ContentId{{id={page_id}}}")
 
 
-class _Handler(BaseHTTPRequestHandler):
-    """HTTP/1.1 keep-alive, as the library's session reuses connections."""
-
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body are two writes; Nagle would add ~40 ms to each
-    server: _Server
-
+class _Handler(QuietHandler):
     def do_GET(self) -> None:
         try:
             self.server.fake._serve(self)
@@ -412,20 +363,4 @@ class _Handler(BaseHTTPRequestHandler):
 
     def reply(self, status: int, body: str, content_type: str = "application/json",
               extra: dict[str, str] | None = None) -> None:
-        raw = body.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", f"{content_type};charset=UTF-8")
-        self.send_header("Content-Length", str(len(raw)))
-        for name, value in (extra or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silent: access logs would only bury test output."""
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    fake: FakeConfluence
+        self.send_body(status, body.encode(), f"{content_type};charset=UTF-8", extra)

@@ -35,9 +35,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage, Message
 from email.utils import format_datetime, getaddresses
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.fakes.http_fake import FakeHTTPServer, QuietHandler
 
 Json = dict[str, Any]
 Query = dict[str, list[str]]
@@ -102,7 +103,7 @@ class _History:
     label_ids: list[str] = field(default_factory=list)  # for label changes
 
 
-class FakeGmail:
+class FakeGmail(FakeHTTPServer):
     """Start with ``with FakeGmail() as fake:``; ``fake.url`` is the api_endpoint to configure.
 
     ``concurrent_limit`` models Gmail answering 429 "Too many concurrent requests for user" to the
@@ -110,6 +111,7 @@ class FakeGmail:
 
     def __init__(self, *, token: str = "gmail-access-token", address: str = "me@example.com",
                  concurrent_limit: int | None = None) -> None:
+        super().__init__(_Handler, "fake-gmail")
         self.token = token
         # Set to an authorization server's check (FakeOAuth.is_active) to accept the tokens it issues.
         self.token_check: Callable[[str], bool] | None = None
@@ -127,47 +129,14 @@ class FakeGmail:
         self._requests: list[RecordedRequest] = []
         self._batched: list[RecordedRequest] = []
         self.sent: list[bytes] = []  # the raw RFC 822 bytes of each messages.send, decoded
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
-    # -- lifecycle -------------------------------------------------------------------------------
-
-    def start(self) -> FakeGmail:
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.fake = self
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-gmail", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join()
+    # -- auth ------------------------------------------------------------------------------------
 
     def _authorized(self, header: str | None) -> bool:
         scheme, _, token = (header or "").partition(" ")
         if scheme != "Bearer" or not token:
             return False
         return self.token_check(token) if self.token_check is not None else token == self.token
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("FakeGmail is not running")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     # -- the mailbox -----------------------------------------------------------------------------
 
@@ -610,13 +579,7 @@ def _failure_answer(failure: _Failure) -> Answer:
     return failure.status, body, {} if failure.retry_after is None else {"Retry-After": failure.retry_after}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    """HTTP/1.1 keep-alive, as httplib2 reuses its connection."""
-
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    server: _Server
-
+class _Handler(QuietHandler):
     def do_GET(self) -> None:
         self._handle()
 
@@ -631,21 +594,3 @@ class _Handler(BaseHTTPRequestHandler):
 
     def reply(self, status: int, body: Json, extra: dict[str, str]) -> None:
         self.send_body(status, json.dumps(body).encode(), "application/json; charset=UTF-8", extra)
-
-    def send_body(self, status: int, raw: bytes, content_type: str, extra: dict[str, str]) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(raw)))
-        for name, value in extra.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silent: access logs would only bury test output."""
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    fake: FakeGmail

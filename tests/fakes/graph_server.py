@@ -39,9 +39,10 @@ from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.fakes.http_fake import FakeHTTPServer, QuietHandler
 
 Json = dict[str, Any]
 Query = dict[str, list[str]]
@@ -89,11 +90,12 @@ class _Failure:
     processed: bool  # the request takes effect, only its answer is the failure
 
 
-class FakeGraph:
+class FakeGraph(FakeHTTPServer):
     """Start with ``with FakeGraph() as graph:``; ``graph.url`` is the base URL (``.../v1.0``)."""
 
     def __init__(self, *, token: str = "graph-access-token", mail: str = "ann@contoso.example",
                  name: str = "Ann Example") -> None:
+        super().__init__(_Handler, "fake-graph")
         self.token, self.mail, self.name = token, mail, name
         # Set to an authorization server's check (FakeOAuth.is_active) to accept the tokens it issues.
         self.token_check: Callable[[str], bool] | None = None
@@ -107,39 +109,18 @@ class FakeGraph:
         self._numbers = itertools.count(1)
         self._failures: list[_Failure] = []
         self._requests: list[RecordedRequest] = []
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
-    # -- lifecycle -------------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return self.origin + "/v1.0"
+
+    # -- auth ------------------------------------------------------------------------------------
 
     def _authorized(self, header: str | None) -> bool:
         scheme, _, token = (header or "").partition(" ")
         if scheme != "Bearer" or not token:
             return False
         return self.token_check(token) if self.token_check is not None else token == self.token
-
-    def __enter__(self) -> Self:
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.fake = self
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-graph", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("FakeGraph is not running")
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1.0"
 
     # -- mailbox ---------------------------------------------------------------------------------
 
@@ -484,32 +465,12 @@ def _not_found() -> Answer:
     return 404, _error("ErrorItemNotFound", "The specified object was not found in the store.")
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as httpx reuses connections
-    disable_nagle_algorithm = True
-    server: _Server
-
+class _Handler(QuietHandler):
     def do_GET(self) -> None:
         self.server.fake._serve(self)
 
     do_POST = do_GET
 
     def reply(self, status: int, body: Json | None, extra: dict[str, str] | None = None) -> None:
-        raw = b"" if body is None else json.dumps(body).encode()
-        self.send_response(status)
-        if body is not None:
-            self.send_header("Content-Type", "application/json;odata.metadata=minimal;charset=utf-8")
-        self.send_header("Content-Length", str(len(raw)))
-        for name, value in (extra or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silent: access logs would only bury test output."""
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    fake: FakeGraph
+        content_type = None if body is None else "application/json;odata.metadata=minimal;charset=utf-8"
+        self.send_body(status, b"" if body is None else json.dumps(body).encode(), content_type, extra)

@@ -26,8 +26,9 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal
+from typing import Any, Literal, Self
+
+from tests.fakes.http_fake import FakeHTTPServer, FakeHTTPServerBase, QuietHandler
 
 Dialect = Literal["openai", "anthropic", "gemini"]
 
@@ -299,12 +300,8 @@ def _error_body(dialect: Dialect, err: Error) -> bytes:
     return json.dumps(body).encode()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    """HTTP/1.1 keep-alive with Content-Length on every reply, so 1,000 calls reuse connections."""
-
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body are two writes; Nagle would add ~40 ms each
-    server: _Server
+class _Handler(QuietHandler):
+    """Tracks its connection, so that stop() can close kept-alive ones (1,000 calls reuse them)."""
 
     def setup(self) -> None:
         super().setup()
@@ -324,30 +321,16 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up (e.g. its timeout fired); nothing to answer
 
-    def reply(self, status: int, body: bytes, content_type: str, extra: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (extra or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silent: a benchmark's 1,000 access-log lines would only bury test output."""
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False  # server_close() must not join keep-alive or hanging handler threads
+class _Server(FakeHTTPServerBase):
     request_queue_size = 1024  # the default listen backlog of 5 resets bursts of concurrent connects
-    fake: FakeLLMServer
 
 
-class FakeLLMServer:
+class FakeLLMServer(FakeHTTPServer):
     """Scriptable OpenAI/Anthropic/Gemini endpoint on 127.0.0.1; see the module docstring for api_base."""
 
     def __init__(self) -> None:
+        super().__init__(_Handler, "fake-llm-server", server_class=_Server)
         self._lock = threading.Lock()
         self._scripts: dict[str, deque[Behaviour]] = {}
         self._defaults: dict[str, Behaviour] = {}
@@ -355,29 +338,17 @@ class FakeLLMServer:
         self._connections: set[socket.socket] = set()
         self._ids = itertools.count(1)
         self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> FakeLLMServer:
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.fake = self
+    def start(self) -> Self:
         self._stopping.clear()
-        self._server = server
-        # A short poll interval, because shutdown() waits up to one interval (0.5 s by default).
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-llm-server", daemon=True
-        )
-        self._thread.start()
-        return self
+        return super().start()
 
     def stop(self) -> None:
         """Stop at once: wakes hanging handlers and closes kept-alive connections so none is served later."""
-        server, self._server = self._server, None
-        if server is None:
+        if self._server is None:
             return
         self._stopping.set()
-        server.shutdown()
-        server.server_close()
+        super().stop()
         with self._lock:
             connections = list(self._connections)
         for conn in connections:
@@ -385,20 +356,6 @@ class FakeLLMServer:
                 conn.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-        if self._thread is not None:
-            self._thread.join()
-
-    def __enter__(self) -> FakeLLMServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("FakeLLMServer is not running")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def api_base(self, dialect: Dialect) -> str:
         """What to pass as litellm ``api_base=`` for ``<dialect>/<model>``."""
@@ -450,7 +407,7 @@ class FakeLLMServer:
             dialect, model, streamed = "anthropic", str(body.get("model", "")), body.get("stream") is True
         else:
             not_found = _error_body("openai", Error(404, message=f"No fake route for {path}"))
-            handler.reply(404, not_found, "application/json")
+            handler.send_body(404, not_found, "application/json")
             return
         headers = {name.lower(): value for name, value in handler.headers.items()}
         with self._lock:
@@ -465,7 +422,7 @@ class FakeLLMServer:
             behaviour = behaviour.then
         if isinstance(behaviour, Error):
             extra = {} if behaviour.retry_after is None else {"Retry-After": f"{behaviour.retry_after:g}"}
-            handler.reply(behaviour.status, _error_body(dialect, behaviour), "application/json", extra)
+            handler.send_body(behaviour.status, _error_body(dialect, behaviour), "application/json", extra)
             return
         answer = _Answer.resolve(behaviour, model, body)
         if dialect == "openai":
@@ -474,4 +431,4 @@ class FakeLLMServer:
             payload = _anthropic_ok(model, answer, f"msg_{rid}", streamed)
         else:
             payload = _gemini_ok(model, answer, rid, streamed)
-        handler.reply(200, payload, "text/event-stream" if streamed else "application/json")
+        handler.send_body(200, payload, "text/event-stream" if streamed else "application/json")

@@ -33,9 +33,10 @@ import json
 import secrets
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal, Self
+from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit
+
+from tests.fakes.http_fake import FakeHTTPServer, QuietHandler, take_scripted
 
 Json = dict[str, Any]
 Params = dict[str, str]
@@ -93,12 +94,13 @@ class _Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class FakeOAuth:
+class FakeOAuth(FakeHTTPServer):
     """Start with ``with FakeOAuth() as fake:``; ``fake.url`` replaces the provider's scheme and host."""
 
     def __init__(self, *, client_id: str = "client-123.apps.example", client_secret: str = "s3cret+/=value",
                  redirect_uri: str = "http://127.0.0.1:3000/oauth/callback", expires_in: int = 3599,
                  rotate_refresh: bool = False) -> None:
+        super().__init__(_Handler, "fake-oauth")
         self.client_id, self.client_secret = client_id, client_secret
         self.redirect_uri = redirect_uri
         self.expires_in = expires_in
@@ -111,40 +113,6 @@ class FakeOAuth:
         self._deny = False
         self._failures: list[_Failure] = []
         self._requests: list[RecordedRequest] = []
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle -------------------------------------------------------------------------------
-
-    def start(self) -> FakeOAuth:
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.fake = self
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-oauth", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("FakeOAuth is not running")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     # -- scripting and records -------------------------------------------------------------------
 
@@ -190,7 +158,7 @@ class FakeOAuth:
         with self._lock:
             self._requests.append(RecordedRequest(handler.command, parts.path, endpoint, params,
                                                   _auth_method(params, header)))
-            failure = self._take_failure(endpoint)
+            failure = take_scripted(self._failures, lambda f: f.endpoint == endpoint)
             if failure is not None:
                 extra = {} if failure.retry_after is None else {"Retry-After": failure.retry_after}
                 body = f"Scripted failure {failure.status}" if failure.body is None else failure.body
@@ -206,16 +174,6 @@ class FakeOAuth:
             else:
                 reply = self._revoke(params)
         handler.reply(reply)
-
-    def _take_failure(self, endpoint: Endpoint | None) -> _Failure | None:
-        for failure in self._failures:
-            if failure.endpoint == endpoint:
-                if failure.times is not None:
-                    failure.times -= 1
-                    if failure.times == 0:
-                        self._failures.remove(failure)
-                return failure
-        return None
 
     # Each of the following runs under the lock.
 
@@ -333,11 +291,7 @@ def _oauth_error(status: int, error: str, description: str, headers: dict[str, s
                   headers={"Cache-Control": "no-store", **(headers or {})})
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    server: _Server
-
+class _Handler(QuietHandler):
     def do_GET(self) -> None:
         self.server.fake._serve(self)
 
@@ -345,20 +299,4 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.fake._serve(self)
 
     def reply(self, reply: _Reply) -> None:
-        raw = reply.body.encode()
-        self.send_response(reply.status)
-        self.send_header("Content-Type", f"{reply.content_type};charset=UTF-8")
-        self.send_header("Content-Length", str(len(raw)))
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silent: access logs would only bury test output."""
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    fake: FakeOAuth
+        self.send_body(reply.status, reply.body.encode(), f"{reply.content_type};charset=UTF-8", reply.headers)

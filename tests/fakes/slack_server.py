@@ -35,9 +35,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal, Self
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+from tests.fakes.http_fake import FakeHTTPServer, QuietHandler, take_scripted
 
 Json = dict[str, Any]
 Kind = Literal["public_channel", "private_channel", "im", "mpim"]
@@ -102,7 +103,7 @@ class SlackError(Exception):
         self.error = error
 
 
-class FakeSlack:
+class FakeSlack(FakeHTTPServer):
     """Start with ``with FakeSlack() as fake:``; pass ``base_url=fake.url`` to the client."""
 
     def __init__(
@@ -117,6 +118,7 @@ class FakeSlack:
         start: float | None = None,
         step: float = 1.0,
     ) -> None:
+        super().__init__(_Handler, "fake-slack")
         self.token, self.bot_token = token, bot_token
         self.client_id, self.client_secret = client_id, client_secret
         self.team_id, self.team_name = team_id, team_name
@@ -137,40 +139,6 @@ class FakeSlack:
         self._lock = threading.RLock()
         self._failures: list[_Failure] = []
         self._requests: list[RecordedRequest] = []
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle -------------------------------------------------------------------------------
-
-    def start(self) -> FakeSlack:
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.fake = self
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-slack", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("FakeSlack is not running")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     # -- workspace -------------------------------------------------------------------------------
 
@@ -275,7 +243,7 @@ class FakeSlack:
         params, auth, token = _read_request(handler, parts.query)
         with self._lock:
             self._requests.append(RecordedRequest(method, params, auth, time.monotonic()))
-            failure = self._take_failure(method)
+            failure = take_scripted(self._failures, lambda f: f.method in ("", method))
         if failure is not None:
             extra = {} if failure.retry_after is None else {"Retry-After": f"{failure.retry_after:g}"}
             handler.reply(failure.status, failure.body, extra)
@@ -291,16 +259,6 @@ class FakeSlack:
         except SlackError as exc:
             body = {"ok": False, "error": exc.error}
         handler.reply(200, body)
-
-    def _take_failure(self, method: str) -> _Failure | None:
-        for failure in self._failures:
-            if failure.method in ("", method):
-                if failure.times is not None:
-                    failure.times -= 1
-                    if failure.times == 0:
-                        self._failures.remove(failure)
-                return failure
-        return None
 
     def _caller(self, token: str | None) -> str:
         if not token:
@@ -527,37 +485,14 @@ def _decode_cursor(cursor: str | None, kind: str) -> str | None:
     return value
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body are two writes; Nagle would add ~40 ms to each
-    server: _Server
-
+class _Handler(QuietHandler):
     def do_POST(self) -> None:
         self.server.fake._serve(self)
 
     do_GET = do_POST
 
     def reply(self, status: int, body: Json, extra: dict[str, str] | None = None) -> None:
-        raw = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(raw)))
-        for name, value in (extra or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(raw)
+        self.send_body(status, json.dumps(body).encode(), "application/json; charset=utf-8", extra)
 
     def redirect(self, location: str) -> None:
-        self.send_response(302)
-        self.send_header("Location", location)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silent: access logs would only bury test output."""
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    fake: FakeSlack
+        self.send_body(302, b"", None, {"Location": location})

@@ -21,6 +21,7 @@ from services.db.models import (
     InboxMessage,
     InboxStyle,
     JobRun,
+    LLMOutcome,
 )
 from services.inbox import accounts, listing, replies, sending, styles, sync
 from services.integrations.base import IntegrationAuthError
@@ -256,6 +257,14 @@ def test_draft_edit_and_send_once_then_the_style_learns(db, member, mailbox, smt
     assert [m.from_me for m in thread.messages] == [False, True]
     assert not listing.owned_message(member, message.id).needs_reply
     assert styles.card(member, account_id).figures["messages"] == 1
+    with session_scope() as session:  # the accepted draft is an outcome of its call: #4 learns from it
+        outcome = session.exec(select(LLMOutcome).where(LLMOutcome.call_id == draft_row_call(draft.id))).one()
+    assert outcome.kind == "accepted_draft" and 0 < outcome.edit_ratio < 1
+
+
+def draft_row_call(draft_id: int) -> str:
+    with session_scope() as session:
+        return session.get(InboxDraft, draft_id).call_id
 
 
 def test_a_send_interrupted_half_way_is_never_repeated(db, member, mailbox, smtp):
@@ -335,3 +344,37 @@ def test_disconnect_removes_the_account_and_its_mail(db, member, mailbox, smtp):
     with session_scope() as session:
         assert session.exec(select(InboxMessage)).all() == []
     assert accounts.list_accounts(member) == []
+
+
+def test_a_reply_written_without_the_model_is_sent_the_same_way(db, member, mailbox, smtp):
+    mailbox.append("alice", mail(1, subject="Hello"))
+    account_id = connect(member, mailbox, smtp)
+    run_sync(account_id)
+    message = stored(account_id)[0]
+    view = replies.own_draft(member, message.id)
+    assert view.text == "" and view.to == ("bob@example.com",)
+    assert replies.own_draft(member, message.id).id == view.id  # one draft per message while unsent
+    assert sending.send(member, view.id, "Thanks, got it.") == "sending"
+    wait_for(lambda: len(smtp.received) == 1, timeout=20, what="the reply")
+    assert smtp.received[0]["Subject"] == "Re: Hello"
+    with session_scope() as session:
+        assert session.get(InboxDraft, view.id).call_id == ""
+
+
+def test_scheduled_syncs_come_due_by_each_accounts_interval(db, member, mailbox, smtp):
+    from datetime import timedelta
+
+    account_id = connect(member, mailbox, smtp)
+    now = datetime.now(UTC)
+    assert [a for a, _ in sync.iter_due(now)] == [account_id]  # never synced
+    run_sync(account_id)
+    assert list(sync.iter_due(now + timedelta(minutes=10))) == []
+    assert [a for a, _ in sync.iter_due(now + timedelta(minutes=16))] == [account_id]
+    accounts.set_interval(member, account_id, 0)
+    assert list(sync.iter_due(now + timedelta(days=1))) == []
+    with pytest.raises(ValidationError):
+        accounts.set_interval(member, account_id, 2)
+    accounts.set_interval(member, account_id, 60)
+    assert sync.submit_due(now + timedelta(minutes=61)) == 1
+    assert sync.submit_due(now + timedelta(minutes=61)) == 0  # claimed: not submitted twice
+    wait_for(lambda: account(account_id).status == "ready", timeout=20, what="the scheduled sync")
