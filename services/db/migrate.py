@@ -16,8 +16,9 @@ from services.db.engine import get_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Full-text objects the migrations create beside the models: FTS5's tables and their shadow
-# tables on SQLite (0006, 0007), the generated tsvector column and its index on PostgreSQL (0006).
-_UNMODELLED = ("doc_chunk_fts", "llm_call_text", "search_vector", "ix_doc_chunk_search")
+# tables on SQLite (0006, 0007), the generated tsvector column and its index on PostgreSQL (0006),
+# the inbox's trigram index on PostgreSQL (0008).
+_UNMODELLED = ("doc_chunk_fts", "llm_call_text", "search_vector", "ix_doc_chunk_search", "ix_inbox_message_search")
 
 
 def include_object(obj, name: str | None, type_: str, reflected: bool, _compare_to) -> bool:

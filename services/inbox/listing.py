@@ -11,19 +11,22 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, update
-from sqlmodel import select
+from sqlalchemy import case, func, literal_column, update
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import col, select
 
 from services.auth.errors import AccessDenied
 from services.auth.users import AuthedUser
 from services.db import session_scope
 from services.db.models import InboxAccount
 from services.db.models import InboxMessage as Row
-from services.db.text_match import any_contains
+from services.db.engine import get_engine
+from services.db.text_match import any_contains, contains_pattern
 from services.inbox import accounts
 from services.inbox.sanitize import clean_html, html_to_text
 from services.integrations.base import IntegrationError
 
+SEARCHED = (Row.subject, Row.snippet, Row.sender_name, Row.sender_address)
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 MAX_SEARCH = 200
@@ -73,8 +76,19 @@ def _conditions(user: AuthedUser, filters: Filters) -> list:
         where.append(Row.needs_reply == True)  # noqa: E712
     text = " ".join(filters.search.split())[:MAX_SEARCH]
     if text:
-        where.append(any_contains([Row.subject, Row.snippet, Row.sender_name, Row.sender_address], text))
+        where.append(_text_match(text))
     return where
+
+
+def _text_match(text: str) -> ColumnElement[bool]:
+    """PostgreSQL: one ILIKE over the joined texts, the expression its trigram index holds
+    (migration 0008). SQLite: a LIKE per column (its LIKE already ignores ASCII case)."""
+    if get_engine().dialect.name == "postgresql":
+        space = literal_column("' '")
+        joined = col(Row.subject) + space + col(Row.snippet) + space + col(Row.sender_name) + space + \
+            col(Row.sender_address)
+        return joined.ilike(contains_pattern(text), escape="\\")
+    return any_contains(SEARCHED, text)
 
 
 def list_page(user: AuthedUser, filters: Filters, *, page: int = 1, size: int = PAGE_SIZE) -> ListPage:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,7 +23,7 @@ from services.db import session_scope
 from services.db.models import InboxAccount, JobRun, JobStatus, User
 from services.db.models.base import utcnow
 from services.inbox import accounts, store, styles
-from services.integrations.base import IntegrationAuthError, IntegrationError
+from services.integrations.base import HoldsConnection, IntegrationAuthError, IntegrationError
 from services.jobs import service as jobs
 from services.jobs.progress import ProgressReporter
 from services.jobs.registry import job_type
@@ -47,12 +48,13 @@ def run_sync(account_id: int, progress: ProgressReporter) -> dict[str, Any]:
     pages = new = 0
     try:
         source = accounts.open_source(row)
-        for page in source.changes(row.cursor or None):
-            new += store.apply(account_id, page)
-            pages += 1
-            progress.update(min(90, 5 + pages * 3), f"{new} new message{'s' if new != 1 else ''} so far")
-        progress.update(92, "Learning your writing style")
-        learned = styles.learn_from_sent(account_id, source)
+        with source.connected() if isinstance(source, HoldsConnection) else nullcontext():
+            for page in source.changes(row.cursor or None):
+                new += store.apply(account_id, page)
+                pages += 1
+                progress.update(min(90, 5 + pages * 3), f"{new} new message{'s' if new != 1 else ''} so far")
+            progress.update(92, "Learning your writing style")
+            learned = styles.learn_from_sent(account_id, source)
     except IntegrationAuthError as exc:
         _set(account_id, status="error", error=f"{exc} Reconnect the account on the Inbox accounts page.")
         raise

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class IntegrationError(RuntimeError):
@@ -234,6 +235,13 @@ class InboxSource(Protocol):
     def send(self, reply: Reply) -> str:
         """Sends; returns the external id of the sent message when the vendor reports it, else ""."""
         ...
+
+
+@runtime_checkable
+class HoldsConnection(Protocol):
+    """A source that can keep one connection for several calls (IMAP: one login per sync)."""
+
+    def connected(self) -> AbstractContextManager[None]: ...
 
 
 class ChatProvider(InboxSource, Protocol):

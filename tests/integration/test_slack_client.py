@@ -179,7 +179,7 @@ def test_first_sync_reads_two_channels_across_pages_and_threads(fake, make):
 
 def test_an_incremental_sync_yields_exactly_the_new_messages_and_replies(fake, make):
     expected = busy_workspace(fake)
-    source = make(channels=("C1", "C2"), page_size=4)
+    source = make(channels=("C1", "C2"), page_size=4, thread_pages=10)  # the thread's parent is pages back
     cursor = sync(source)[-1].cursor
     parent = expected["parent"].split(":")[1]
 
@@ -206,7 +206,7 @@ def test_messages_posted_while_a_sync_reads_are_not_lost(fake, make):
     parent = fake.post("C1", BOB, "an older thread")
     fake.post("C1", CAT, "first reply", parent)
     fake.seed("C1", 12)
-    source = make(channels=("C1",), page_size=4)
+    source = make(channels=("C1",), page_size=4, thread_pages=10)
     cursor = sync(source)[-1].cursor
     fake.seed("C1", 9)  # the next sync rereads 22 top-level messages (7 days back): six pages of 4
 
@@ -220,6 +220,24 @@ def test_messages_posted_while_a_sync_reads_are_not_lost(fake, make):
     both = ids(rest) + ids(after)
     assert both.count(late_message) == 1 and both.count(late_reply) == 1
     assert len(both) == len(set(both)) == 11
+
+
+def test_an_incremental_sync_rereads_one_old_page_for_threads_not_the_week(fake, make):
+    old_parent = fake.post("C1", BOB, "a thread deep in the channel")
+    fake.seed("C1", 40)
+    recent_parent = fake.post("C1", BOB, "a recent thread")
+    source = make(channels=("C1",), page_size=10)
+    cursor = sync(source)[-1].cursor
+    new = [f"C1:{ts}" for ts in fake.seed("C1", 5)]
+    new.append(f"C1:{fake.post('C1', CAT, 'a reply', recent_parent)}")
+    fake.post("C1", CAT, "a reply polling cannot see", old_parent)  # the Events API brings this one
+    fake.clear_requests()
+
+    pages = sync(source, cursor)
+
+    assert sorted(ids(pages)) == sorted(new)
+    assert len(fake.calls("conversations.history")) == 1  # the new messages and the page before them
+    assert [call["ts"] for call in fake.calls("conversations.replies")] == [recent_parent]
 
 
 def test_an_unreadable_cursor_starts_over_with_reset(fake, make):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parseaddr
@@ -53,7 +54,14 @@ class ImapSource:
     def check(self) -> str:
         return self.provider.check()
 
+    def connected(self) -> AbstractContextManager[None]:
+        return self.provider.connected()
+
     def changes(self, cursor: str | None) -> Iterator[ChangePage]:
+        with self.provider.connected():
+            yield from self._changes(cursor)
+
+    def _changes(self, cursor: str | None) -> Iterator[ChangePage]:
         known: dict[str, dict] = json.loads(cursor)["folders"] if cursor else {}
         states = {folder.name: self._state(folder) for folder in self.folders}
         if any(name in known and state and known[name]["uidvalidity"] != state for name, state in states.items()):

@@ -1,8 +1,11 @@
 """Any mail provider through IMAP (receive) and SMTP (send), with Python's own clients.
 
-The only imaplib and smtplib imports. Each call opens its own connection and closes it:
-sync jobs run far apart, and a connection kept open between them would be dropped by most
-servers anyway. Messages are read with BODY.PEEK, so syncing never marks mail as read.
+The only imaplib and smtplib imports. Each call opens its own connection and closes it, unless
+it runs inside `connected()`, which keeps one connection for a whole sync: sync jobs run far
+apart, and a connection kept open between them would be dropped by most servers anyway, but
+within a sync every new login and SELECT makes the server rescan the folder (0.5 s for a
+10,000-message maildir in dovecot). Messages are read with BODY.PEEK, so syncing never marks
+mail as read.
 """
 
 from __future__ import annotations
@@ -150,11 +153,34 @@ class ImapSmtpProvider:
 
     def __init__(self, settings: ImapSettings) -> None:
         self.settings = settings
+        self._held: imaplib.IMAP4 | None = None
+        self._held_folder = ""  # selected on the held connection
 
     # ------------------------------------------------------------------ IMAP
 
     @contextmanager
+    def connected(self) -> Iterator[None]:
+        """One signed-in connection for every IMAP call made inside the block."""
+        if self._held is not None:
+            yield
+            return
+        with self._connection() as conn:
+            self._held = conn
+            try:
+                yield
+            finally:
+                self._held, self._held_folder = None, ""
+
+    @contextmanager
     def _imap(self) -> Iterator[imaplib.IMAP4]:
+        if self._held is not None:
+            yield self._held
+            return
+        with self._connection() as conn:
+            yield conn
+
+    @contextmanager
+    def _connection(self) -> Iterator[imaplib.IMAP4]:
         s = self.settings
         where = f"{s.imap_host}:{s.imap_port}"
         try:
@@ -182,9 +208,13 @@ class ImapSmtpProvider:
                 pass  # already gone: nothing left to close
 
     def _select(self, conn: imaplib.IMAP4, folder: str) -> None:
+        if conn is self._held and self._held_folder == folder:
+            return  # still selected: the server reports new mail to a selected folder's next commands
         status, data = conn.select(_folder(folder), readonly=True)
         if status != "OK":
             raise IntegrationError(f"The folder {folder!r} cannot be opened: {_text(data)}")
+        if conn is self._held:
+            self._held_folder = folder
 
     def state(self, folder: str = "INBOX") -> MailboxState:
         with self._imap() as conn:
