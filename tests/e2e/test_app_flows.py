@@ -216,6 +216,7 @@ PAGE_PROOF = {
     routes.ADMIN_STATUS: ("#status-database", migrate.head_revision()),
     routes.ASSISTANT: ("#assistant-empty", "Generate code"),
     routes.DOCS_ASK: ("#docs-no-sources", "There is no documentation to search yet"),
+    routes.INBOX: ("#inbox-no-accounts", "No accounts yet"),
     routes.ADMIN_LLM_COSTS: ("#costs-budget", "$1,000"),
 }
 # Pages whose title is longer than their sidebar label.

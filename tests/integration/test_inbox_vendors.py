@@ -266,3 +266,25 @@ def test_the_cli_lists_accounts_syncs_and_lists_needs_reply(db, member, slack, c
     assert len(items) == 1 and "could you approve the PR?" in items[0]["subject"]
     assert (items[0]["source"], items[0]["needs_reply"], items[0]["reason"]) == ("slack", True, "Mentions you")
     assert cli_main(["inbox", "sync", "--user", "ann@example.com", "--account", "999"]) == 2
+
+
+def test_add_to_slack_installs_with_the_users_token(db, member, make_user, slack):
+    from urllib.parse import parse_qs, urlsplit
+
+    redirect = REDIRECT.format("slack")
+    with pytest.raises(Exception, match="client ID"):
+        connect.begin(member, "slack", redirect)  # the admin has not registered the Slack app yet
+    runtime_settings.set_value("slack.client_id", slack.client_id)
+    runtime_settings.set_value("slack.client_secret", slack.client_secret)
+    url = connect.begin(member, "slack", redirect)
+    query = parse_qs(urlsplit(url).query)
+    assert url.startswith("https://slack.com/oauth/v2/authorize?") and "chat:write" in query["user_scope"][0]
+    state = query["state"][0]
+    with pytest.raises(IntegrationAuthError, match="declined"):
+        connect.finish(member, "slack", f"{redirect}?error=access_denied&state={state}")
+    state = parse_qs(urlsplit(connect.begin(member, "slack", redirect)).query)["state"][0]
+    code = slack.issue_code(redirect)
+    account_id = connect.finish(member, "slack", f"{redirect}?code={code}&state={state}")
+    row = accounts.user_account(member, account_id)
+    assert json.loads(crypto.decrypt(row.secret)) == {"token": slack.token}  # the user's, not the bot's
+    assert json.loads(row.config_json)["team_id"] == slack.team_id
