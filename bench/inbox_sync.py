@@ -20,9 +20,9 @@ import os
 import shutil
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.common import fresh, machine, on_postgres, percentiles, write
@@ -66,6 +66,19 @@ def _figures(first: tuple[float, dict], first_requests: int, incremental: tuple[
                                      "new": incremental[1]["new"], "target_requests": 12}}
 
 
+def _measured(fake, connect: Callable[[], int], add_new: Callable[[int], object]) -> dict:
+    """First sync of what `fake` holds, then a sync after NEW more messages, counting its requests."""
+    account_id = connect()
+    fake.clear_requests()
+    first = _sync(account_id)
+    first_requests = len(fake.requests)
+    for n in range(NEW):
+        add_new(n)
+    fake.clear_requests()
+    incremental = _sync(account_id)
+    return _figures(first, first_requests, incremental, len(fake.requests)) | {"account_id": account_id}
+
+
 def gmail(messages: int) -> dict:
     from services.inbox import accounts
     from services.integrations.base import OAuthToken
@@ -74,17 +87,9 @@ def gmail(messages: int) -> dict:
     with FakeGmail(address="bench@example.com") as fake:
         _endpoints(gmail_api_url=fake.url)
         fake.seed(messages)
-        account_id = accounts.save_oauth(_user().id, "gmail", OAuthToken(fake.token))
-        fake.clear_requests()
-        first = _sync(account_id)
-        first_requests = len(fake.requests)
-        for n in range(NEW):
-            fake.add_message(subject=f"New {n}", text="Could you look at this?", sender="Bob <bob@example.com>")
-        fake.clear_requests()
-        incremental = _sync(account_id)
-        figures = _figures(first, first_requests, incremental, len(fake.requests))
-        figures["incremental_after_10"]["paths"] = [r.path for r in fake.requests]
-        return figures | {"account_id": account_id}
+        return _measured(fake, lambda: accounts.save_oauth(_user().id, "gmail", OAuthToken(fake.token)),
+                         lambda n: fake.add_message(subject=f"New {n}", text="Could you look at this?",
+                                                    sender="Bob <bob@example.com>"))
 
 
 def outlook(messages: int) -> dict:
@@ -95,15 +100,8 @@ def outlook(messages: int) -> dict:
     with FakeGraph(mail="bench@example.com") as fake:
         _endpoints(graph_api_url=fake.url)
         fake.seed(messages)
-        account_id = accounts.save_oauth(_user().id, "outlook", OAuthToken(fake.token))
-        fake.clear_requests()
-        first = _sync(account_id)
-        first_requests = len(fake.requests)
-        for n in range(NEW):
-            fake.add_message("inbox", subject=f"New {n}", text="Could you look at this?")
-        fake.clear_requests()
-        incremental = _sync(account_id)
-        return _figures(first, first_requests, incremental, len(fake.requests))
+        return _measured(fake, lambda: accounts.save_oauth(_user().id, "outlook", OAuthToken(fake.token)),
+                         lambda n: fake.add_message("inbox", subject=f"New {n}", text="Could you look at this?"))
 
 
 def _maildir(directory: Path, user: str, messages: int) -> None:
@@ -167,21 +165,17 @@ def slack(messages: int) -> dict:
     from services.inbox import accounts
     from tests.fakes.slack_server import FakeSlack
 
+    def connect() -> int:
+        user = _user()
+        account_id = accounts.connect_slack_token(user, token=fake.token)
+        accounts.set_channels(user, account_id, ["C0BENCH"])
+        return account_id
+
     with FakeSlack(start=time.time() - 86400, step=86400 / (messages + 50)) as fake:
         _endpoints(slack_api_url=fake.url)
         fake.add_channel("C0BENCH", "bench", members=("U0BOB",))
         fake.seed("C0BENCH", messages)
-        user = _user()
-        account_id = accounts.connect_slack_token(user, token=fake.token)
-        accounts.set_channels(user, account_id, ["C0BENCH"])
-        fake.clear_requests()
-        first = _sync(account_id)
-        first_requests = len(fake.requests)
-        for n in range(NEW):
-            fake.post("C0BENCH", "U0BOB", f"<@U0ANN> new question {n}?")
-        fake.clear_requests()
-        incremental = _sync(account_id)
-        return _figures(first, first_requests, incremental, len(fake.requests))
+        return _measured(fake, connect, lambda n: fake.post("C0BENCH", "U0BOB", f"<@U0ANN> new question {n}?"))
 
 
 def _analyze() -> None:

@@ -10,15 +10,15 @@ from typing import TypedDict, TypeVar
 
 import reflex as rx
 
-from services.auth.errors import AccessDenied, AuthError
+from services.auth.errors import AuthError
 from services.auth.users import AuthedUser
 from services.docs import indexing, ingest, sources
 from services.integrations.base import IntegrationError
-from services.jobs import service as jobs
 from services.jobs.runners import JobQueueUnavailable
 from services.llm.types import LLMError
 from services.search.documents import DocumentError
 from state.formatting import when
+from state.jobs import job_progress
 from state.session import SessionState
 from state.streaming import batched
 
@@ -118,13 +118,7 @@ class DocsSourcesState(SessionState):
 
     def _row(self, user: AuthedUser, view: sources.SourceView) -> SourceRow:
         active = view.status in sources.ACTIVE
-        progress, message = 0, ""
-        if active and view.last_job_id:
-            try:
-                job = jobs.get(user, view.last_job_id)
-                progress, message = job.progress, job.message
-            except AccessDenied:  # another user's sync of a shared source: its progress is theirs
-                message = "Indexing…"
+        progress, message = job_progress(user, view.last_job_id if active else None, "Indexing…")
         return {"id": view.id, "kind": view.kind, "name": view.name, "detail": view.detail,
                 "owner": "" if view.mine else view.owner_email, "shared": view.shared,
                 "manage": view.mine or user.is_admin, "status": view.status, "error": view.error,

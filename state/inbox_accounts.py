@@ -12,13 +12,13 @@ from typing import TypedDict, TypeVar
 import reflex as rx
 
 from llmcoder_app import routes
-from services.auth.errors import AccessDenied, AuthError
+from services.auth.errors import AuthError
 from services.auth.users import AuthedUser
 from services.inbox import accounts, connect, style, styles, sync
 from services.integrations.base import IntegrationError
-from services.jobs import service as jobs
 from services.jobs.runners import JobQueueUnavailable
 from state.formatting import when
+from state.jobs import job_progress
 from state.session import SessionState
 
 T = TypeVar("T")
@@ -99,13 +99,7 @@ class InboxAccountsState(SessionState):
 
     def _row(self, user: AuthedUser, view: accounts.AccountView) -> AccountRow:
         active = view.status in sync.ACTIVE
-        progress, message = 0, ""
-        if active and view.last_job_id:
-            try:
-                job = jobs.get(user, view.last_job_id)
-                progress, message = job.progress, job.message
-            except AccessDenied:
-                message = "Syncing…"
+        progress, message = job_progress(user, view.last_job_id if active else None, "Syncing…")
         return {"id": view.id, "kind": view.kind, "label": view.label, "name": view.name, "address": view.address,
                 "detail": view.detail, "status": view.status, "error": view.error, "messages": view.messages,
                 "last_sync": when(view.last_sync_at) or "never", "interval": view.sync_interval_minutes,

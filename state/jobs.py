@@ -8,7 +8,8 @@ from collections.abc import Callable
 import reflex as rx
 
 from llmcoder_app import routes
-from services.auth.errors import AuthError
+from services.auth.errors import AccessDenied, AuthError
+from services.auth.users import AuthedUser
 from services.jobs import downloads, service
 from services.jobs.export import JOB_TYPE as EXPORT_JOB
 from services.jobs.runners import JobQueueUnavailable
@@ -16,6 +17,18 @@ from state.formatting import when
 from state.session import SessionState
 
 POLL_MS = 1000
+
+
+def job_progress(user: AuthedUser, job_id: str | None, hidden: str) -> tuple[int, str]:
+    """(percent, message) of a running job for a row that shows it; `hidden` when the job is
+    someone else's (another user's sync of a shared source: its progress is theirs)."""
+    if not job_id:
+        return 0, ""
+    try:
+        job = service.get(user, job_id)
+    except AccessDenied:
+        return 0, hidden
+    return job.progress, job.message
 
 
 @dataclasses.dataclass

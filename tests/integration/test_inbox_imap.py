@@ -26,6 +26,7 @@ from services.db.models import (
 from services.inbox import accounts, listing, replies, sending, styles, sync
 from services.integrations.base import IntegrationAuthError
 from services.jobs.progress import ProgressReporter
+from tests.inbox_support import run_sync, stored
 from tests.llm_support import add_provider, run_async
 from tests.mail_servers import PASSWORD, Dovecot, Smtp, dovecot, smtp_server
 from tests.unit.jobs_helpers import wait_for
@@ -83,19 +84,6 @@ def connect(user, imap: Dovecot, smtp: Smtp, **fields) -> int:
               "smtp_security": "none", "sent_folder": "Sent"}
     values.update(fields)
     return accounts.connect_imap(user, **values)
-
-
-def run_sync(account_id: int) -> dict:
-    row = JobRun(type=sync.JOB_TYPE, status="running", params_json=json.dumps({"account_id": account_id}))
-    with session_scope() as session:
-        session.add(row)
-    return sync.run_sync(account_id, ProgressReporter(row.id))
-
-
-def stored(account_id: int) -> list[InboxMessage]:
-    with session_scope() as session:
-        return list(session.exec(select(InboxMessage).where(InboxMessage.account_id == account_id)
-                                 .order_by(InboxMessage.sent_at)).all())
 
 
 def account(account_id: int) -> InboxAccount:

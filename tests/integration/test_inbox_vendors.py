@@ -12,7 +12,6 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from sqlmodel import select
 from starlette.testclient import TestClient
 
 from llmcoder_app.api import api
@@ -21,15 +20,15 @@ from services.auth import sessions
 from services.auth.errors import AccessDenied
 from services.cli.commands import main as cli_main
 from services.db import session_scope
-from services.db.models import InboxAccount, InboxMessage, JobRun
-from services.inbox import accounts, connect, listing, replies, sending, sync
+from services.db.models import InboxAccount
+from services.inbox import accounts, connect, listing, replies, sending
 from services.integrations.base import IntegrationAuthError
-from services.jobs.progress import ProgressReporter
 from services.settings import reset_settings_cache
 from tests.fakes.gmail_server import FakeGmail
 from tests.fakes.graph_server import FakeGraph
 from tests.fakes.oauth_server import FakeOAuth
 from tests.fakes.slack_server import FakeSlack
+from tests.inbox_support import run_sync, stored
 from tests.llm_support import run_async
 from tests.unit.jobs_helpers import wait_for
 
@@ -59,19 +58,6 @@ def consent(url: str) -> str:
     response = httpx.get(url, follow_redirects=False)
     assert response.status_code == 302, response.text
     return response.headers["location"]
-
-
-def run_sync(account_id: int) -> dict:
-    row = JobRun(type=sync.JOB_TYPE, status="running")
-    with session_scope() as session:
-        session.add(row)
-    return sync.run_sync(account_id, ProgressReporter(row.id))
-
-
-def stored(account_id: int) -> list[InboxMessage]:
-    with session_scope() as session:
-        return list(session.exec(select(InboxMessage).where(InboxMessage.account_id == account_id)
-                                 .order_by(InboxMessage.sent_at)).all())
 
 
 @pytest.fixture
