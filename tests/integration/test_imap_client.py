@@ -16,25 +16,13 @@ from services.integrations.base import (
     OutgoingMail,
 )
 from services.integrations.imap.client import ImapSettings, ImapSmtpProvider
-from tests.mail_servers import PASSWORD, Dovecot, Smtp, dovecot, free_port, smtp_server
+from tests.mail_servers import PASSWORD, Dovecot, Smtp, free_port
 
 pytestmark = [
     pytest.mark.integration,
     # The test SMTP server takes passwords without TLS: it listens on 127.0.0.1 only.
     pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS"),
 ]
-
-
-@pytest.fixture(scope="module")
-def imap() -> Iterator[Dovecot]:
-    with dovecot() as server:
-        yield server
-
-
-@pytest.fixture
-def smtp() -> Iterator[Smtp]:
-    with smtp_server() as server:
-        yield server
 
 
 @pytest.fixture

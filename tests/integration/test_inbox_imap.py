@@ -28,25 +28,13 @@ from services.integrations.base import IntegrationAuthError
 from services.jobs.progress import ProgressReporter
 from tests.inbox_support import run_sync, stored
 from tests.llm_support import add_provider, run_async
-from tests.mail_servers import PASSWORD, Dovecot, Smtp, dovecot, smtp_server
+from tests.mail_servers import PASSWORD, Dovecot, Smtp
 from tests.unit.jobs_helpers import wait_for
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS"),
 ]
-
-
-@pytest.fixture(scope="module")
-def imap() -> Iterator[Dovecot]:
-    with dovecot(("alice", "carol")) as server:
-        yield server
-
-
-@pytest.fixture
-def smtp() -> Iterator[Smtp]:
-    with smtp_server() as server:
-        yield server
 
 
 @pytest.fixture
