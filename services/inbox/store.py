@@ -9,6 +9,7 @@ flag is decided here, once per stored message, from what the listing carried.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 
 from sqlalchemy import delete, func, update
@@ -22,6 +23,7 @@ from services.inbox import needs_reply
 from services.integrations.base import ChangePage, InboxMessage
 
 LOOKUP_CHUNK = 500  # external ids per IN (...) query
+SENT_HERE = re.compile(r"<([0-9a-f]{32})@")  # the Message-ID of a reply sent from here: <draft key@domain>
 
 
 def _flag(message: InboxMessage, kind: str) -> needs_reply.Verdict:
@@ -100,7 +102,17 @@ def _upsert(session: Session, account: InboxAccount, messages: Iterable[InboxMes
     for message in latest.values():
         if message.from_me and message.thread_id:
             answered(session, account.id or 0, message.thread_id, message)
+    _replace_placeholders(session, account.id or 0, latest.values())
     return new
+
+
+def _replace_placeholders(session: Session, account_id: int, messages: Iterable[InboxMessage]) -> None:
+    """A reply sent from here was stored at once as "sent:<key>" (services.inbox.sending); when
+    the vendor's own copy arrives, recognised by the key in its Message-ID, it takes the place."""
+    keys = [found.group(1) for m in messages if m.from_me and (found := SENT_HERE.match(m.message_id))]
+    if keys:
+        session.exec(delete(Row).where(Row.account_id == account_id,  # type: ignore[call-overload]
+                                       Row.external_id.in_([f"sent:{key}" for key in keys])))
 
 
 def answered(session: Session, account_id: int, thread_id: str, reply: InboxMessage) -> None:

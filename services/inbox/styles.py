@@ -18,7 +18,7 @@ from services.db import session_scope
 from services.db.models import InboxAccount, InboxStyle
 from services.db.models import InboxMessage as Row
 from services.db.models.base import utcnow
-from services.inbox import style
+from services.inbox import store, style
 from services.inbox.accounts import owned
 from services.integrations.base import InboxSource, IntegrationError
 
@@ -87,7 +87,9 @@ def learn_from_sent(account_id: int, source: InboxSource) -> int:
             stored = _load(session, account_id, scope)
             ids = json.loads(stored.learned_ids or "[]")
             known = set(ids)
-            fresh = [r for r in rows if r.external_id not in known][:LEARN_PER_SYNC]
+            # Replies sent from here were learned when sent (learn_from_send): their synced copies are not new.
+            fresh = [r for r in rows if r.external_id not in known
+                     and not store.SENT_HERE.match(r.message_id)][:LEARN_PER_SYNC]
             texts = [(r.external_id, _text(r, source)) for r in reversed(fresh)]  # oldest first
             profile = _profile(stored)
             for external_id, text in texts:

@@ -232,6 +232,10 @@ def test_draft_edit_and_send_once_then_the_style_learns(db, member, mailbox, smt
     thread = listing.thread(member, message.id)
     assert [m.from_me for m in thread.messages] == [False, True]
     assert not listing.owned_message(member, message.id).needs_reply
+    run_sync(account_id)  # the copy kept in Sent comes back, and takes the place of the one stored at once
+    mine = [r for r in stored(account_id) if r.from_me]
+    assert len(mine) == 1 and mine[0].external_id.startswith("Sent:") and mine[0].thread_id == message.thread_id
+    assert [m.from_me for m in listing.thread(member, message.id).messages] == [False, True]
     assert styles.card(member, account_id).figures["messages"] == 1
     with session_scope() as session:  # the accepted draft is an outcome of its call: #4 learns from it
         outcome = session.exec(select(LLMOutcome).where(LLMOutcome.call_id == draft_row_call(draft.id))).one()

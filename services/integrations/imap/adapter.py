@@ -10,6 +10,7 @@ changed UIDVALIDITY means the server renumbered the folder: everything is synced
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from services.integrations.base import (
 )
 from services.integrations.imap.client import ImapSmtpProvider
 
+log = logging.getLogger(__name__)
 PAGE = 500
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -48,6 +50,7 @@ class ImapSource:
     def __init__(self, provider: ImapSmtpProvider, *, sent_folder: str = "Sent", page: int = PAGE) -> None:
         self.provider = provider
         self.address = provider.settings.address.lower()
+        self.sent_folder = sent_folder
         self.folders = [_Folder("INBOX", False)] + ([_Folder(sent_folder, True)] if sent_folder else [])
         self.page = page
 
@@ -123,9 +126,14 @@ class ImapSource:
     def send(self, reply: Reply) -> str:
         domain = self.address.rpartition("@")[2] or "llmcoder.local"
         references = reply.references or ((reply.in_reply_to,) if reply.in_reply_to else ())
-        self.provider.send(OutgoingMail(
+        raw = self.provider.send(OutgoingMail(
             message_id=f"<{reply.key}@{domain}>", to=reply.to, cc=reply.cc, subject=reply.subject, text=reply.text,
             in_reply_to=reply.in_reply_to, references=references))
+        if self.sent_folder:
+            try:
+                self.provider.append(self.sent_folder, raw)
+            except IntegrationError as exc:  # it was sent: only the copy is missing, which must not undo that
+                log.warning("Reply %s was sent, but its copy in %s failed: %s", reply.key, self.sent_folder, exc)
         return ""
 
 

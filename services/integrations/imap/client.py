@@ -17,6 +17,7 @@ import imaplib
 import re
 import smtplib
 import ssl
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -302,7 +303,8 @@ class ImapSmtpProvider:
             raise IntegrationError(f"Signing in to the SMTP server {where} failed: {exc}") from exc
         return conn
 
-    def send(self, mail: OutgoingMail) -> None:
+    def send(self, mail: OutgoingMail) -> bytes:
+        """Sends over SMTP; returns the message as sent, for a copy in the Sent folder."""
         message = EmailMessage()
         message["From"] = self.settings.address
         message["To"] = ", ".join(mail.to)
@@ -329,6 +331,18 @@ class ImapSmtpProvider:
                 conn.quit()
             except (OSError, smtplib.SMTPException):
                 conn.close()
+        return message.as_bytes()
+
+    def append(self, folder: str, raw: bytes) -> None:
+        """Stores a message (read) in a folder: SMTP servers rarely keep a copy of what they send,
+        so mail clients put one in Sent themselves."""
+        with self._imap() as conn:
+            status, data = conn.append(_folder(folder), "(\\Seen)", imaplib.Time2Internaldate(time.time()), raw)
+            if status != "OK" and "TRYCREATE" in _text(data):  # no such folder yet: make it, as clients do
+                conn.create(_folder(folder))
+                status, data = conn.append(_folder(folder), "(\\Seen)", imaplib.Time2Internaldate(time.time()), raw)
+        if status != "OK":
+            raise IntegrationError(f"Keeping a copy in {folder!r} failed: {_text(data)}")
 
     def check(self) -> str:
         self.state()
