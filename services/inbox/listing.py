@@ -18,9 +18,9 @@ from sqlmodel import col, select
 from services.auth.errors import AccessDenied
 from services.auth.users import AuthedUser
 from services.db import session_scope
+from services.db.engine import get_engine
 from services.db.models import InboxAccount
 from services.db.models import InboxMessage as Row
-from services.db.engine import get_engine
 from services.db.text_match import any_contains, contains_pattern
 from services.inbox import accounts
 from services.inbox.sanitize import clean_html, html_to_text
