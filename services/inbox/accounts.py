@@ -34,6 +34,7 @@ from services.settings import get_settings
 KINDS = ("gmail", "outlook", "imap", "slack")
 LABELS = {"gmail": "Gmail", "outlook": "Outlook", "imap": "IMAP", "slack": "Slack"}
 SECURITY = ("tls", "starttls", "none")
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
 MAX_NAME = 200
 MAX_INTERVAL_MINUTES = 24 * 60
 
@@ -180,6 +181,10 @@ def connect_imap(user: AuthedUser, *, address: str, password: str, imap_host: st
     }
     if not config["smtp_host"]:
         raise ValidationError("Enter the SMTP server that sends this account's mail, e.g. smtp.example.com.")
+    for what in ("imap", "smtp"):
+        if config[f"{what}_security"] == "none" and config[f"{what}_host"] not in LOOPBACK:
+            raise ValidationError(f"Without TLS the password would cross the network unencrypted: choose TLS or "
+                                  f"STARTTLS for {what.upper()} (none is only for a server on this machine).")
     redaction.register(password)
     ImapSource(ImapSmtpProvider(imap_settings(config, password))).check()
     return _store(user.id, "imap", name=_name(name, address), address=address, config=config,

@@ -90,6 +90,8 @@ def test_connecting_checks_the_password_before_saving_and_stores_it_encrypted(db
         connect(member, mailbox, smtp, smtp_host="")
     with pytest.raises(ValidationError, match="port"):
         connect(member, mailbox, smtp, imap_port="99999")
+    with pytest.raises(ValidationError, match="unencrypted"):
+        connect(member, mailbox, smtp, imap_host="mail.example.com")  # plain IMAP to another machine
     account_id = connect(member, mailbox, smtp)
     row = account(account_id)
     assert PASSWORD not in row.secret and PASSWORD not in row.config_json
