@@ -74,11 +74,13 @@ def _save(session: Session, row: InboxStyle, profile: style.StyleProfile, ids: l
 
 
 def learn_from_sent(account_id: int, source: InboxSource) -> int:
-    """Adds the user's sent messages this account's syncs brought in; returns how many."""
+    """Adds the user's sent messages this account's syncs brought in; returns how many. Only the
+    keys of the newest are read here; bodies only of those not yet learned (at most LEARN_PER_SYNC)."""
     with session_scope() as session:
-        sent = session.exec(select(Row).where(Row.account_id == account_id, Row.from_me == True)  # noqa: E712
+        sent = session.exec(select(Row.id, Row.external_id, Row.kind, Row.folder, Row.message_id)
+                            .where(Row.account_id == account_id, Row.from_me == True)  # noqa: E712
                             .order_by(Row.sent_at.desc()).limit(400)).all()  # type: ignore[attr-defined]
-    by_scope: dict[str, list[Row]] = {}
+    by_scope: dict[str, list] = {}
     for row in sent:
         by_scope.setdefault(scope_of(row), []).append(row)
     learned = 0
@@ -90,27 +92,33 @@ def learn_from_sent(account_id: int, source: InboxSource) -> int:
             # Replies sent from here were learned when sent (learn_from_send): their synced copies are not new.
             fresh = [r for r in rows if r.external_id not in known
                      and not store.SENT_HERE.match(r.message_id)][:LEARN_PER_SYNC]
-            texts = [(r.external_id, _text(r, source)) for r in reversed(fresh)]  # oldest first
             profile = _profile(stored)
-            for external_id, text in texts:
+            for row in reversed(fresh):  # oldest first
+                text = _text(row.id, source)
                 if text:
                     profile = style.add(profile, text[:MAX_LEARNED_CHARS])
                     learned += 1
-                ids.append(external_id)
-            if texts:
+                ids.append(row.external_id)
+            if fresh:
                 _save(session, stored, profile, ids)
     return learned
 
 
-def _text(row: Row, source: InboxSource) -> str:
-    if row.body_text is not None:
-        return row.body_text
+def _text(message_id: int, source: InboxSource) -> str:
+    """The message's text: stored, else fetched from the vendor and stored for the thread view."""
+    with session_scope() as session:
+        row = session.get(Row, message_id)
+        if row is None:
+            return ""
+        if row.body_text is not None:
+            return row.body_text
+        external_id = row.external_id
     try:
-        body = source.body(row.external_id)
+        body = source.body(external_id)
     except IntegrationError:
         return ""
     with session_scope() as session:
-        stored = session.get(Row, row.id)
+        stored = session.get(Row, message_id)
         if stored is not None:
             stored.body_text, stored.body_html = body.text, body.html
             session.add(stored)
