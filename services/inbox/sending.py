@@ -52,7 +52,8 @@ def send(user: AuthedUser, draft_id: int, text: str) -> str:
         raise ValidationError(f"A reply can be at most {MAX_TEXT} characters.")
     with session_scope() as session:
         row = owned_draft(session, user, draft_id)
-        if not json.loads(row.reply_json).get("to") and not json.loads(row.reply_json).get("channel"):
+        fields = json.loads(row.reply_json)
+        if not fields.get("to") and not fields.get("channel"):
             raise ValidationError("This reply has no recipient.")
         claimed = session.exec(update(InboxDraft).where(  # type: ignore[call-overload]
             InboxDraft.id == draft_id, InboxDraft.status.in_(("draft", "failed")))  # type: ignore[attr-defined]

@@ -421,8 +421,14 @@ class FakeLLMServer(FakeHTTPServer):
                 return
             behaviour = behaviour.then
         if isinstance(behaviour, Error):
-            extra = {} if behaviour.retry_after is None else {"Retry-After": f"{behaviour.retry_after:g}"}
+            # Closed after an error: a client that raises without reading the body of a streamed
+            # request (litellm does) leaves the connection in its pool, and httpx's next request once
+            # deadlocked on the pool's lock while checking it (CI, test_stream_errors).
+            extra = {"Connection": "close"}
+            if behaviour.retry_after is not None:
+                extra["Retry-After"] = f"{behaviour.retry_after:g}"
             handler.send_body(behaviour.status, _error_body(dialect, behaviour), "application/json", extra)
+            handler.close_connection = True
             return
         answer = _Answer.resolve(behaviour, model, body)
         if dialect == "openai":
