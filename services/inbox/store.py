@@ -12,7 +12,8 @@ import json
 import re
 from collections.abc import Iterable
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import delete, exists, func, update
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from services.db import session_scope
@@ -99,9 +100,7 @@ def _upsert(session: Session, account: InboxAccount, messages: Iterable[InboxMes
                 row.needs_reply, row.needs_reply_reason = False, ""
         session.add(row)
     session.flush()
-    for message in latest.values():
-        if message.from_me and message.thread_id:
-            answered(session, account.id or 0, message.thread_id, message)
+    _answered(session, account.id or 0, {m.thread_id for m in latest.values() if m.from_me and m.thread_id})
     _replace_placeholders(session, account.id or 0, latest.values())
     return new
 
@@ -115,12 +114,18 @@ def _replace_placeholders(session: Session, account_id: int, messages: Iterable[
                                        Row.external_id.in_([f"sent:{key}" for key in keys])))
 
 
-def answered(session: Session, account_id: int, thread_id: str, reply: InboxMessage) -> None:
-    """The user wrote in the thread: what came before no longer waits for their reply."""
-    session.exec(update(Row).where(  # type: ignore[call-overload]
-        Row.account_id == account_id, Row.thread_id == thread_id, Row.sent_at <= reply.sent_at,
-        Row.from_me == False, Row.replied == False).values(replied=True, needs_reply=False,  # noqa: E712
-                                                           needs_reply_reason=""))
+def _answered(session: Session, account_id: int, thread_ids: set[str]) -> None:
+    """Where the user wrote in a thread, what came before no longer waits for their reply: one
+    UPDATE per chunk of threads (a page of sent mail touches hundreds), not one per message."""
+    mine = aliased(Row)
+    later_reply = exists().where(mine.account_id == Row.account_id, mine.thread_id == Row.thread_id,
+                                 mine.from_me == True, mine.sent_at >= Row.sent_at)  # noqa: E712
+    threads = sorted(thread_ids)
+    for start in range(0, len(threads), LOOKUP_CHUNK):
+        session.exec(update(Row).where(  # type: ignore[call-overload]
+            Row.account_id == account_id, Row.thread_id.in_(threads[start:start + LOOKUP_CHUNK]),
+            Row.from_me == False, Row.replied == False, later_reply)  # noqa: E712
+            .values(replied=True, needs_reply=False, needs_reply_reason=""))
 
 
 def _remove(session: Session, account_id: int, external_ids: tuple[str, ...]) -> None:
