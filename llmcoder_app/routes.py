@@ -21,6 +21,10 @@ DOCS_ASK = "/docs"
 DOCS_SOURCES = "/docs/sources"
 INBOX = "/inbox"
 INBOX_ACCOUNTS = "/inbox/accounts"
+JIRA = "/jira"
+JIRA_NEW = "/jira/new"
+JIRA_TRACKED = "/jira/tracked"
+JIRA_SETTINGS = "/jira/settings"
 ADMIN_LLM_COSTS = "/admin/llm/costs"
 ADMIN_LLM_CONFIG = "/admin/llm/config"
 ADMIN_LLM_PROMPTS = "/admin/llm/prompts"
@@ -41,6 +45,7 @@ class NavItem:
 NAV: tuple[NavItem, ...] = (
     NavItem("Home", HOME, "house"),
     NavItem("Inbox", INBOX, "inbox", area="/inbox/"),
+    NavItem("JIRA", JIRA, "kanban", area="/jira/"),
     NavItem("Assistant", ASSISTANT, "message-square-code"),
     NavItem("Docs", DOCS_ASK, "book-open", area="/docs/"),
     NavItem("Jobs", JOBS, "list-checks"),
@@ -71,8 +76,17 @@ INBOX_TABS: tuple[NavItem, ...] = (
     NavItem("Accounts", INBOX_ACCOUNTS, "at-sign"),
 )
 
+# The JIRA pages' tabs (the sidebar links to the first).
+JIRA_TABS: tuple[NavItem, ...] = (
+    NavItem("Board", JIRA, "kanban"),
+    NavItem("New ticket", JIRA_NEW, "square-plus"),
+    NavItem("Tracked", JIRA_TRACKED, "bell-ring"),
+    NavItem("Settings", JIRA_SETTINGS, "settings-2"),
+)
+
 ALL_ROUTES = (SETUP, LOGIN, *(item.route for item in NAV), *(item.route for item in LLM_TABS[1:]),
-              *(item.route for item in DOCS_TABS[1:]), *(item.route for item in INBOX_TABS[1:]))
+              *(item.route for item in DOCS_TABS[1:]), *(item.route for item in INBOX_TABS[1:]),
+              *(item.route for item in JIRA_TABS[1:]))
 
 
 def _one_origin() -> bool:

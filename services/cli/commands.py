@@ -14,6 +14,7 @@ from services.auth import users
 from services.auth.errors import AuthError
 from services.cli import docs as docs_cli
 from services.cli import inbox as inbox_cli
+from services.cli import jira as jira_cli
 from services.cli import llm as llm_cli
 from services.db import migrate
 from services.db.models import Role
@@ -153,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     llm_cli.register(groups)
     docs_cli.register(groups)
     inbox_cli.register(groups)
+    jira_cli.register(groups)
     serve = groups.add_parser("serve", help="run Redis (private), the worker pool and the app")
     serve.add_argument("--env", choices=("dev", "prod"), default="prod")
     serve.add_argument("--no-redis", action="store_true", help="run jobs in-process even if redis-server exists")

@@ -45,6 +45,8 @@ def load_all() -> None:
     import services.docs.indexing  # noqa: F401
     import services.inbox.sending  # noqa: F401
     import services.inbox.sync  # noqa: F401
+    import services.jira.sync  # noqa: F401
+    import services.jira.tracking  # noqa: F401
     import services.jobs.diagnostics  # noqa: F401
     import services.jobs.export  # noqa: F401
     import services.llm.maintenance  # noqa: F401

@@ -27,9 +27,11 @@ def _periodic() -> list[Callable[[datetime], int]]:
     """Each returns how many jobs it submitted. Imported here, not at module load: the
     features' modules pull in the gateway and embedder, which only the tick needs."""
     from services.docs import indexing
-    from services.inbox import sync
+    from services.inbox import sync as inbox_sync
+    from services.jira import sync as jira_sync
+    from services.jira import tracking
 
-    return [indexing.submit_due, sync.submit_due]
+    return [indexing.submit_due, inbox_sync.submit_due, jira_sync.submit_due, tracking.submit_due]
 
 
 def tick(now: datetime | None = None) -> int:

@@ -332,9 +332,21 @@ class FakeSlack(FakeHTTPServer):
         listing = [parent, *replies] if after is None else [m for m in replies if Decimal(m.ts) >= Decimal(after)]
         return self._page(listing, _limit(params))
 
+    def _direct(self, caller: str, user_id: str) -> FakeConversation:
+        """Slack takes a user id as the channel of a DM: the caller's DM with that user (with
+        themself: their own notes DM), opened on first use."""
+        found = next((c for c in self.conversations.values() if c.kind == "im" and c.members == {caller, user_id}),
+                     None)
+        if found is None:
+            found = FakeConversation(f"D{len(self.conversations):08d}", "", "im", {caller, user_id})
+            self.conversations[found.id] = found
+            self.messages.setdefault(found.id, {})
+        return found
+
     def _api_chat_postMessage(self, params: dict[str, str]) -> Json:
-        conversation = self.conversations.get(params.get("channel", ""))
         caller = params["_caller"]
+        channel = params.get("channel", "")
+        conversation = self._direct(caller, channel) if channel in self.users else self.conversations.get(channel)
         if conversation is None or (conversation.kind != "public_channel" and caller not in conversation.members):
             raise SlackError("channel_not_found")
         if caller not in conversation.members:

@@ -25,6 +25,7 @@ from services.db.models import (
 )
 from services.inbox import accounts, listing, replies, sending, styles, sync
 from services.integrations.base import IntegrationAuthError
+from services.jobs import synced
 from services.jobs.progress import ProgressReporter
 from tests.inbox_support import run_sync, stored
 from tests.llm_support import add_provider, run_async
@@ -348,12 +349,12 @@ def test_scheduled_syncs_come_due_by_each_accounts_interval(db, member, mailbox,
 
     account_id = connect(member, mailbox, smtp)
     now = datetime.now(UTC)
-    assert [a for a, _ in sync.iter_due(now)] == [account_id]  # never synced
+    assert [a for a, _ in synced.iter_due(InboxAccount, now)] == [account_id]  # never synced
     run_sync(account_id)
-    assert list(sync.iter_due(now + timedelta(minutes=10))) == []
-    assert [a for a, _ in sync.iter_due(now + timedelta(minutes=16))] == [account_id]
+    assert list(synced.iter_due(InboxAccount, now + timedelta(minutes=10))) == []
+    assert [a for a, _ in synced.iter_due(InboxAccount, now + timedelta(minutes=16))] == [account_id]
     accounts.set_interval(member, account_id, 0)
-    assert list(sync.iter_due(now + timedelta(days=1))) == []
+    assert list(synced.iter_due(InboxAccount, now + timedelta(days=1))) == []
     with pytest.raises(ValidationError):
         accounts.set_interval(member, account_id, 2)
     accounts.set_interval(member, account_id, 60)

@@ -22,14 +22,16 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression-based index"),
 ]
 
-HEAD = "0008_inbox"
+HEAD = "0009_jira"
 
 APP_TABLES = {"user", "auth_session", "api_token", "setting", "job_run", "notification",
               "llm_deployment", "llm_budget_month", "llm_budget_feature", "llm_daily_usage", "llm_reservation",
               "llm_budget_alert", "llm_call", "llm_feedback", "llm_cache", "llm_failure_report",
               "llm_prompt_version", "llm_outcome", "llm_learned_template",
               "doc_source", "doc_document", "doc_chunk", "doc_symbol", "doc_question",
-              "inbox_account", "inbox_message", "inbox_draft", "inbox_style", "inbox_oauth_state", "inbox_event"}
+              "inbox_account", "inbox_message", "inbox_draft", "inbox_style", "inbox_oauth_state", "inbox_event",
+              "jira_connection", "jira_filter", "jira_issue", "jira_filter_issue", "jira_comment",
+              "jira_status_change", "jira_tracked", "jira_comment_draft"}
 
 
 def table_names(url: str) -> set[str]:

@@ -16,6 +16,16 @@ from services.db.models.inbox import (
     InboxOAuthState,
     InboxStyle,
 )
+from services.db.models.jira import (
+    JiraComment,
+    JiraCommentDraft,
+    JiraConnection,
+    JiraFilter,
+    JiraFilterIssue,
+    JiraIssue,
+    JiraStatusChange,
+    JiraTracked,
+)
 from services.db.models.jobs import JobRun, JobStatus
 from services.db.models.llm import (
     LearnedTemplate,
@@ -49,6 +59,14 @@ __all__ = [
     "InboxMessage",
     "InboxOAuthState",
     "InboxStyle",
+    "JiraComment",
+    "JiraCommentDraft",
+    "JiraConnection",
+    "JiraFilter",
+    "JiraFilterIssue",
+    "JiraIssue",
+    "JiraStatusChange",
+    "JiraTracked",
     "JobRun",
     "JobStatus",
     "LLMBudgetAlert",

@@ -208,6 +208,12 @@ class SlackSource:
                           channel=reply.channel, text=reply.text, thread_ts=reply.thread_ts or None)
         return f"{data['channel']}:{data['ts']}"
 
+    def message_self(self, text: str) -> str:
+        """A DM to the token's own user (their notes-to-self DM): how the app reaches them on Slack."""
+        if not self.user_id:
+            self.check()
+        return self.send(Reply(key="", text=text, channel=self.user_id))
+
     # ------------------------------------------------------------------ sync
 
     def _channel_changes(self, channel: str, mark: _Mark | None, now: float,

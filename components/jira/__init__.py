@@ -1,0 +1,1 @@
+"""The JIRA board's components: board, ticket drawer, create form, settings."""

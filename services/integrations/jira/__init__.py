@@ -1,0 +1,1 @@
+"""JIRA Server/Data Center and Cloud as the ticket tracker of the JIRA board."""

@@ -1,0 +1,1 @@
+"""The JIRA board: use-case flows over a TicketTracker."""
