@@ -121,22 +121,15 @@ class JiraNewState(SessionState):
         if field_id in self.values:
             self.values[field_id] = str(value)
 
-    @rx.event
-    def set_described(self, value: str):
-        self._require()
-        self.described = str(value)[: create.MAX_PLAIN]
-
-    @rx.event
-    def set_answers(self, value: str):
-        self._require()
-        self.answers = str(value)[: create.MAX_PLAIN]
-
     @rx.event(background=True)
-    async def fill_from_description(self):
+    async def fill_from_description(self, form: dict):
+        """The words come with the click (the form), never from an edit still on its way."""
         async with self:
             user = self._require()
             if self.filling or not self.fields:
                 return
+            self.described = str(form.get("described", ""))[: create.MAX_PLAIN]
+            self.answers = str(form.get("answers", ""))[: create.MAX_PLAIN]
             project, type_id, text, answers = self.project, self.issue_type, self.described, self.answers
             type_name = next((t["label"] for t in self.types if t["value"] == type_id), "")
             self.filling, self.error, self.assist_notice = True, "", ""

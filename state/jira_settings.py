@@ -48,6 +48,7 @@ class JiraSettingsState(SessionState):
     form_error: str = ""
     notice: str = ""
     testing: bool = False
+    saved: int = 0  # counts successful connects: the token field is remounted empty after each
     style: list[Figure] = rx.field(default_factory=list)
     workflow: list[WorkflowRow] = rx.field(default_factory=list)
     workflow_types: list[str] = rx.field(default_factory=list)
@@ -100,6 +101,7 @@ class JiraSettingsState(SessionState):
         try:
             await asyncio.to_thread(connection.connect, user, url=str(form.get("url", "")),
                                     token=str(form.get("token", "")), email=str(form.get("email", "")))
+            self.saved += 1
             sync.start(user)
             self.notice = "Connected. The first sync is running: the board fills in as it finishes."
         except USER_ERRORS as exc:

@@ -101,6 +101,7 @@ class JiraTicketState(SessionState):
     breakdown_notice: str = ""
     breakdown_error: str = ""
     _next_step: str = ""
+    _posted_text: str = ""
 
     def _show(self, user: AuthedUser, found: TicketDetail) -> None:
         ticket = found.ticket
@@ -237,10 +238,13 @@ class JiraTicketState(SessionState):
     def edit_draft(self, value: str):
         """Edits are kept on the server as the user types: a reload or a second tab shows them."""
         user = self._require()
-        self.draft_text = str(value)
+        value = str(value)
+        if self.draft_status == "posted" and value.strip() == self._posted_text.strip():
+            return  # the editor's late echo of what was just posted
+        self.draft_text = value
         if self.key:
             try:
-                comments.save_text(user, self.key, self.draft_text)
+                comments.save_text(user, self.key, value)
                 if self.draft_status == "posted":
                     self.draft_status = "draft"
             except USER_ERRORS as exc:
@@ -259,7 +263,7 @@ class JiraTicketState(SessionState):
             view = await asyncio.to_thread(comments.post, user, self.key, text)
             self.draft_status, self.draft_error = view.status, view.error
             if view.status == "posted":
-                self.draft_notice = f"Posted to {self.key}."
+                self.draft_notice, self._posted_text = f"Posted to {self.key}.", text
                 self._set_text("")
                 await self._refresh(user)
         except USER_ERRORS as exc:

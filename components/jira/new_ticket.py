@@ -19,7 +19,10 @@ def _input(field: FieldRow) -> rx.Component:
         ("textarea", rx.text_area(rows="8", **common)),
         ("number", rx.input(type="number", step="any", **common)),
         ("select", rx.el.select(rx.el.option("—", value=""),
-                                rx.foreach(field["options"], lambda o: rx.el.option(o, value=o)), **common)),
+                                rx.foreach(field["options"], lambda o: rx.el.option(o, value=o)),
+                                padding="0.3rem 0.5rem", border=f"1px solid {rx.color('gray', 7)}",
+                                border_radius="max(var(--radius-2), var(--radius-full))",
+                                background=rx.color("gray", 1), font_size="var(--font-size-2)", **common)),
         rx.input(**common),
     )
 
@@ -40,19 +43,27 @@ def describe_card() -> rx.Component:
             rx.heading("Describe it", size="3"),
             rx.text("Say what you need in plain words: the assistant fills the form and asks for what is missing. "
                     "You check everything before anything is created.", size="1", color=MUTED),
-            rx.text_area(value=JiraNewState.described, on_change=JiraNewState.set_described.debounce(300),
-                         rows="6", width="100%", id="jira-describe-text",
-                         placeholder="e.g. The export to CSV drops rows with commas in names; customers hit it "
-                                     "since 2.3. High priority, about 3 points."),
-            rx.cond(JiraNewState.questions.length() > 0, rx.vstack(
-                rx.text("The assistant asks:", size="2", weight="medium"),
-                rx.foreach(JiraNewState.questions, lambda q: rx.text("• ", q, size="2", class_name="jira-question")),
-                rx.text_area(value=JiraNewState.answers, on_change=JiraNewState.set_answers.debounce(300), rows="3",
-                             width="100%", id="jira-describe-answers", placeholder="Your answers"),
-                spacing="1", width="100%", id="jira-describe-questions")),
-            rx.button(rx.icon("sparkles", size=14), "Fill the form", on_click=JiraNewState.fill_from_description,
-                      loading=JiraNewState.filling, disabled=JiraNewState.fields.length() == 0,
-                      id="jira-describe-fill"),
+            rx.form(
+                rx.vstack(
+                    rx.text_area(name="described", default_value=JiraNewState.described, rows="6", width="100%",
+                                 id="jira-describe-text", key=JiraNewState.form_key,
+                                 placeholder="e.g. The export to CSV drops rows with commas in names; customers "
+                                             "hit it since 2.3. High priority, about 3 points."),
+                    rx.cond(JiraNewState.questions.length() > 0, rx.vstack(
+                        rx.text("The assistant asks:", size="2", weight="medium"),
+                        rx.foreach(JiraNewState.questions,
+                                   lambda q: rx.text("• ", q, size="2", class_name="jira-question")),
+                        rx.text_area(name="answers", default_value=JiraNewState.answers, rows="3", width="100%",
+                                     id="jira-describe-answers", placeholder="Your answers",
+                                     key=JiraNewState.form_key),
+                        spacing="1", width="100%", id="jira-describe-questions")),
+                    rx.button(rx.icon("sparkles", size=14), "Fill the form", type="submit",
+                              loading=JiraNewState.filling, disabled=JiraNewState.fields.length() == 0,
+                              id="jira-describe-fill"),
+                    spacing="2", width="100%",
+                ),
+                on_submit=JiraNewState.fill_from_description, reset_on_submit=False, width="100%",
+            ),
             rx.cond(JiraNewState.assist_notice != "", rx.text(JiraNewState.assist_notice, size="1", color=MUTED)),
             spacing="2", width="100%",
         ),

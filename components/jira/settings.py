@@ -31,7 +31,7 @@ def connect_form() -> rx.Component:
                           ""),
                 _labelled("Personal access token or API token",
                           rx.input(name="token", type="password", id="jira-connect-token", width="100%",
-                                   auto_complete="off"),
+                                   auto_complete="off", key=JiraSettingsState.saved.to_string()),
                           "Server/Data Center: Profile → Personal Access Tokens. Cloud: id.atlassian.com → API "
                           "tokens, with your e-mail above. Stored encrypted; never shown again."),
                 rx.button("Sign in and connect", type="submit", loading=JiraSettingsState.testing,

@@ -255,6 +255,8 @@ def save_text(user: AuthedUser, key: str, text: str) -> None:
     connection_id = connection.connection_id(user)
     with session_scope() as session:
         row = _draft_row(session, connection_id, key) or JiraCommentDraft(connection_id=connection_id, key=key)
+        if row.status == "posted" and text.strip() == row.text.strip():
+            return  # a late echo of the posted text (an editor's debounced change), not a new comment
         if row.status == "posted":  # a new comment, not an edit of the posted one
             row.status, row.call_id, row.ai_text, row.comment_id, row.error = "draft", "", "", "", ""
         if row.status in ("draft", "failed"):

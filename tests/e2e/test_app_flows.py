@@ -217,10 +217,11 @@ PAGE_PROOF = {
     routes.ASSISTANT: ("#assistant-empty", "Generate code"),
     routes.DOCS_ASK: ("#docs-no-sources", "There is no documentation to search yet"),
     routes.INBOX: ("#inbox-no-accounts", "No accounts yet"),
+    routes.JIRA: ("#jira-not-connected", "Connect your JIRA first"),
     routes.ADMIN_LLM_COSTS: ("#costs-budget", "$1,000"),
 }
 # Pages whose title is longer than their sidebar label.
-TITLES = {routes.ADMIN_LLM_COSTS: "LLM costs"}
+TITLES = {routes.ADMIN_LLM_COSTS: "LLM costs", routes.JIRA: "JIRA board"}
 
 
 def test_every_page_renders(app: RunningApp, page: Page):

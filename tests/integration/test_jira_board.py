@@ -204,8 +204,13 @@ def test_comment_drafted_in_the_users_style_and_posted_once(server, member, fake
     assert posted.status == "posted"
     again = comments.post(member, key, edited)  # a second click
     assert again.status == "posted"
+    comments.save_text(member, key, edited)  # the editor's late echo of the posted text
+    assert comments.open_draft(member, key).status == "posted"
+    assert comments.post(member, key, edited).status == "posted"
     bodies = [c.body for c in server.issue(key).comments]
     assert bodies.count(edited) == 1
+    comments.save_text(member, key, "Next update: deployed.")  # a new comment starts after a post
+    assert comments.open_draft(member, key).status == "draft"
 
 
 def test_posting_survives_a_failure_after_jira_received_the_comment(server, member):

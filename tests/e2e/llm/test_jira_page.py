@@ -59,7 +59,8 @@ def test_board_drag_comment_breakdown_and_create(portal, fake, page: Page, jira:
     screenshot(page, "jira-board")
 
     jira.clear_requests()
-    card.drag_to(column(page, "In Progress"))
+    expect(page.locator('[data-column="category:indeterminate"]')).to_contain_text("In Progress")  # no such ticket yet
+    card.drag_to(page.locator('[data-column="category:indeterminate"]'))
     expect(column(page, "In Progress").locator("#jira-card-ABC-1")).to_be_visible()
     expect(page.locator("#jira-board-notice")).to_contain_text("ABC-1 moved to In Progress")
     assert jira.issue("ABC-1").status == "In Progress"
@@ -83,14 +84,16 @@ def test_board_drag_comment_breakdown_and_create(portal, fake, page: Page, jira:
     page.locator("#jira-comment-post").dblclick()
     expect(page.locator("#jira-draft-notice")).to_contain_text("Posted to ABC-1", timeout=30_000)
     expect(page.locator("#jira-comments .jira-comment")).to_have_count(2)
-    page.wait_for_timeout(1000)
+    page.wait_for_timeout(1000)  # the editor's debounced change arrives after the post: it must not revive it
+    expect(page.locator("#jira-comment-text")).to_have_value("")
+    expect(page.locator("#jira-draft-status")).to_have_text("posted")
     assert [c.body for c in jira.issue("ABC-1").comments].count(EDITED) == 1
     screenshot(page, "jira-drawer")
 
     fake.script("m1", ok(text=CHILDREN))
     page.locator("#jira-breakdown-open").click()
     expect(page.locator(".jira-child-summary")).to_have_count(2, timeout=30_000)
-    page.locator(".jira-child-summary").nth(1).fill("Add a 20 MB upload test")
+    page.locator(".jira-child-summary input").nth(1).fill("Add a 20 MB upload test")
     page.locator("#jira-breakdown-create").click()
     expect(page.locator("#jira-ticket-notice")).to_contain_text("Created 2 child tickets")
     subtasks = [jira.issue(key) for key in ("ABC-4", "ABC-5")]
