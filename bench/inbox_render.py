@@ -12,33 +12,31 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-from bench.common import machine, percentiles, write
+from bench.common import (
+    app_data_dir,
+    app_member,
+    click_in_sidebar,
+    machine,
+    percentiles,
+    served_app,
+    signed_in_page,
+    write,
+)
 
 EMAIL, PASSWORD = "reader@example.com", "reader password 1"
-REPO = Path(__file__).resolve().parents[1]
 
 
 def seed(messages: int) -> None:
     """Users and a synced Gmail account of `messages` in this process's data dir."""
-    from services.auth import users
-    from services.db import migrate
     from services.inbox import accounts, sync
     from services.integrations.base import OAuthToken
     from services.jobs.progress import ProgressReporter
     from services.settings import reset_settings_cache
     from tests.fakes.gmail_server import FakeGmail
 
-    migrate.upgrade()
-    users.create_user(email="admin@example.com", password="admin password 1", role="admin")
-    user = users.create_user(email=EMAIL, password=PASSWORD, role="member", display_name="Reader")
+    user = app_member(EMAIL, PASSWORD, "Reader")
     with FakeGmail(address=EMAIL) as fake:
         os.environ["LLMCODER_GMAIL_API_URL"] = fake.url
         reset_settings_cache()
@@ -60,22 +58,13 @@ def _job_row() -> str:
 
 
 def measure(base_url: str, repeat: int) -> dict:
-    from playwright.sync_api import expect, sync_playwright
-
-    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, sign_in
+    from playwright.sync_api import expect
 
     first, older = [], []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
-        sign_in(page, base_url, EMAIL, PASSWORD)
-        page.wait_for_url(f"{base_url}/")
+    with signed_in_page(base_url, EMAIL, PASSWORD) as page:
         rows = page.locator(".inbox-row")
         for attempt in range(repeat + 1):
-            page.goto(f"{base_url}/")
-            expect(page.locator("#page-title")).to_have_text("Home")
-            started = time.perf_counter()
-            page.locator("#sidebar").get_by_text("Inbox").click()  # in-app navigation, as a user goes
+            started = click_in_sidebar(page, base_url, "Inbox")
             expect(rows).to_have_count(50, timeout=30_000)
             took = time.perf_counter() - started
             newest = rows.first.inner_text()
@@ -87,7 +76,6 @@ def measure(base_url: str, repeat: int) -> dict:
                 first.append(took)
                 older.append(time.perf_counter() - started)
         info = page.locator("#inbox-page-info").inner_text()
-        browser.close()
     return {"first_page": percentiles(first), "older_page": percentiles(older), "page_info": info}
 
 
@@ -96,30 +84,10 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=15)
     args = parser.parse_args()
-    data_dir = Path(tempfile.mkdtemp(prefix="llmcoder-bench-render-"))
-    os.environ["LLMCODER_DATA_DIR"] = str(data_dir)
-    for name in ("DATABASE_URL", "REDIS_URL"):
-        os.environ.pop(name, None)
-    seed(args.messages)
-    from services.launcher import free_port
-    from tests.e2e.conftest import _wait_until_up
-
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMCODER_GMAIL")}
-    env.update(LLMCODER_DATA_DIR=str(data_dir), LLMCODER_FRONTEND_PORT=str(port), LLMCODER_BACKEND_PORT=str(port),
-               REFLEX_USE_NPM="1")
-    log_path = data_dir / "app.log"
-    with open(log_path, "w") as log:
-        app = subprocess.Popen([sys.executable, "-m", "services.cli", "serve", "--env", "prod", "--no-redis"],
-                               cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base_url = f"http://localhost:{port}"
-    try:
-        _wait_until_up(base_url, app, log_path)
-        figures = measure(base_url, args.repeat)
-    finally:
-        os.killpg(app.pid, signal.SIGTERM)
-        app.wait(30)
-        shutil.rmtree(data_dir, ignore_errors=True)
+    with app_data_dir() as data_dir:
+        seed(args.messages)
+        with served_app(data_dir, hidden_env=("LLMCODER_GMAIL",)) as base_url:
+            figures = measure(base_url, args.repeat)
     write("inbox_render", {"machine": machine(), "messages": args.messages, "mode": "prod, in-process jobs",
                            **figures})
 

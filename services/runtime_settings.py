@@ -50,8 +50,7 @@ KNOWN: tuple[SettingSpec, ...] = (
                 help="For 'Add to Slack' on the Inbox accounts page; a pasted token works without it."),
     SettingSpec("slack.client_secret", "Slack app client secret", "Integrations", secret=True),
     SettingSpec("slack.signing_secret", "Slack signing secret", "Integrations", secret=True),
-    SettingSpec("jira.url", "Jira URL", "Integrations"),
-    SettingSpec("jira.api_token", "Jira API token", "Integrations", secret=True),
+    SettingSpec("jira.url", "JIRA address offered when users connect", "Integrations"),
     SettingSpec("confluence.url", "Confluence URL", "Integrations"),
     SettingSpec("confluence.api_token", "Confluence API token", "Integrations", secret=True),
     SettingSpec(

@@ -4,7 +4,6 @@ the reply draft the user edits and sends with an explicit click."""
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 from typing import TypedDict, TypeVar
 
@@ -16,10 +15,10 @@ from services.inbox import accounts, listing, replies, sending
 from services.integrations.base import IntegrationError
 from services.jobs.runners import JobQueueUnavailable
 from services.llm.types import LLMError
+from state.background import reported
 from state.formatting import when
 from state.session import SessionState
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 POLL_MS = 3000
@@ -234,21 +233,12 @@ class InboxState(SessionState):
         async with self:
             user = self._require()
             message_id, self.summarizing, self.summary, self.error = self.selected, True, "", ""
-        try:
+        async with reported(self, busy="summarizing", error="error", what="Summarising", user_errors=USER_ERRORS,
+                            prefix="The thread could not be summarised: "):
             text, notice = await replies.summarise(user, message_id)
             async with self:
                 if self.selected == message_id:
                     self.summary, self.summary_notice = text, notice
-        except USER_ERRORS as exc:
-            async with self:
-                self.error = f"The thread could not be summarised: {exc}"
-        except Exception as exc:  # a bug must not leave the spinner running; it is logged in full
-            log.exception("Summary of message %s failed", message_id)
-            async with self:
-                self.error = f"Summarising failed ({type(exc).__name__})."
-        finally:
-            async with self:
-                self.summarizing = False
 
     # ------------------------------------------------------------ the reply
 
@@ -275,7 +265,7 @@ class InboxState(SessionState):
                 return
             message_id, tone, length, instruction = self.selected, self.tone, self.length, self.instruction
             self.drafting, self.draft_error, self.draft_notice = True, "", ""
-        try:
+        async with reported(self, busy="drafting", error="draft_error", what="Drafting", user_errors=USER_ERRORS):
             view = await replies.draft(user, message_id, tone=tone, length=length, feedback=instruction,
                                        regenerate=bool(regenerate))
             async with self:
@@ -283,16 +273,6 @@ class InboxState(SessionState):
                     self.draft_id, self.draft_status = view.id, view.status
                     self._set_text(view.text)
                     self.draft_notice, self.draft_to, self.instruction = view.notice, ", ".join(view.to), ""
-        except USER_ERRORS as exc:
-            async with self:
-                self.draft_error = str(exc)
-        except Exception as exc:
-            log.exception("Drafting a reply to message %s failed", message_id)
-            async with self:
-                self.draft_error = f"Drafting failed ({type(exc).__name__})."
-        finally:
-            async with self:
-                self.drafting = False
 
     @rx.event
     def edit_draft(self, value: str):

@@ -8,7 +8,7 @@ from typing import TypedDict
 
 import reflex as rx
 
-from services.auth.errors import AuthError
+from services.auth.errors import AccessDenied, AuthError
 from services.auth.users import AuthedUser
 from services.integrations.base import IntegrationError
 from services.jira import board, connection, sync, tickets
@@ -144,7 +144,11 @@ class JiraBoardState(SessionState):
         if not self.connected:
             return
         if self.sync_job:
-            job = jobs.get(user, self.sync_job)
+            try:
+                job = jobs.get(user, self.sync_job)
+            except AccessDenied:  # cleaned up since: the revision check below still redraws
+                self.sync_job = ""
+                return
             self.sync_progress, self.sync_message = job.progress, job.message
             if not job.active:
                 self.sync_job = ""

@@ -5,7 +5,6 @@ the filled form and creates the ticket with an explicit click."""
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import TypedDict
 
 import reflex as rx
@@ -15,9 +14,8 @@ from services.auth.users import AuthedUser
 from services.integrations.base import IntegrationError
 from services.jira import connection, create
 from services.llm.types import LLMError
+from state.background import reported
 from state.session import SessionState
-
-log = logging.getLogger(__name__)
 
 USER_ERRORS = (AuthError, IntegrationError, LLMError)
 
@@ -133,23 +131,13 @@ class JiraNewState(SessionState):
             project, type_id, text, answers = self.project, self.issue_type, self.described, self.answers
             type_name = next((t["label"] for t in self.types if t["value"] == type_id), "")
             self.filling, self.error, self.assist_notice = True, "", ""
-        try:
+        async with reported(self, busy="filling", error="error", what="The assistant", user_errors=USER_ERRORS):
             fields = await asyncio.to_thread(create.form, user, project, type_id)
             found = await create.interpret(user, project, type_name, fields, text, answers)
             async with self:
                 self.values = {**self.values, **found.values}
                 self.questions, self.assist_notice = list(found.questions), found.notice
                 self.form_key = str(int(self.form_key) + 1)
-        except USER_ERRORS as exc:
-            async with self:
-                self.error = str(exc)
-        except Exception as exc:  # a bug must not leave the spinner running; it is logged in full
-            log.exception("Filling the create form failed")
-            async with self:
-                self.error = f"The assistant failed ({type(exc).__name__})."
-        finally:
-            async with self:
-                self.filling = False
 
     @rx.event
     async def create_ticket(self, form: dict):

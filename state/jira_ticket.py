@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import html
-import logging
 from typing import TypedDict
 
 import reflex as rx
@@ -18,11 +17,10 @@ from services.integrations.base import IntegrationError
 from services.integrations.tickets import TicketDetail
 from services.jira import breakdown, comments, tickets, tracking
 from services.llm.types import LLMError
+from state.background import reported
 from state.formatting import when
 from state.jira_board import JiraBoardState
 from state.session import SessionState
-
-log = logging.getLogger(__name__)
 
 USER_ERRORS = (AuthError, IntegrationError, LLMError)
 
@@ -215,7 +213,7 @@ class JiraTicketState(SessionState):
                 return
             key, instruction, next_step = self.key, self.instruction, self._next_step
             self.drafting, self.draft_error, self.draft_notice = True, "", ""
-        try:
+        async with reported(self, busy="drafting", error="draft_error", what="Drafting", user_errors=USER_ERRORS):
             found = await asyncio.to_thread(tickets.detail, user, key)
             view = await comments.draft(user, found, next_step=next_step, instruction=instruction,
                                         regenerate=bool(regenerate))
@@ -223,16 +221,6 @@ class JiraTicketState(SessionState):
                 if self.key == key:
                     self.draft_status, self.draft_notice, self.instruction = view.status, view.notice, ""
                     self._set_text(view.text)
-        except USER_ERRORS as exc:
-            async with self:
-                self.draft_error = str(exc)
-        except Exception as exc:  # a bug must not leave the spinner running; it is logged in full
-            log.exception("Drafting a comment on %s failed", key)
-            async with self:
-                self.draft_error = f"Drafting failed ({type(exc).__name__})."
-        finally:
-            async with self:
-                self.drafting = False
 
     @rx.event
     def edit_draft(self, value: str):
@@ -293,7 +281,8 @@ class JiraTicketState(SessionState):
             key = self.key
             self.breaking_down, self.breakdown_open, self.breakdown_error, self.breakdown_notice = True, True, "", ""
             self.children = []
-        try:
+        async with reported(self, busy="breaking_down", error="breakdown_error", what="The breakdown",
+                            user_errors=USER_ERRORS):
             proposal = await breakdown.propose(user, key)
             async with self:
                 if self.key == key:
@@ -301,16 +290,6 @@ class JiraTicketState(SessionState):
                         proposal.child_kind, proposal.child_type, proposal.notice)
                     self.children = [{"summary": c.summary, "description": c.description, "keep": True}
                                      for c in proposal.children]
-        except USER_ERRORS as exc:
-            async with self:
-                self.breakdown_error = str(exc)
-        except Exception as exc:
-            log.exception("Breaking down %s failed", key)
-            async with self:
-                self.breakdown_error = f"The breakdown failed ({type(exc).__name__})."
-        finally:
-            async with self:
-                self.breaking_down = False
 
     @rx.event
     def set_child_summary(self, index: int, value: str):

@@ -124,13 +124,13 @@ def check(user: AuthedUser) -> tuple[TrackerServer, TrackerUser]:
 
 def connect(user: AuthedUser, *, url: str, token: str, email: str = "") -> int:
     """Saves (or replaces) the user's connection after signing in with it; a first connection
-    gets the default filter. Tickets synced with an earlier connection to another site are dropped."""
+    gets the default filter. What was synced for another site or JIRA user is dropped."""
     tracker = _client(url, token, email)
     server, me = tracker.server(), tracker.myself()
     fields = site_fields(tracker)
     with session_scope() as session:
         row = _row(session, user)
-        if row is not None and row.url != tracker.url:
+        if row is not None and (row.url != tracker.url or row.account_id != me.id):  # another site or person
             session.delete(row)
             session.flush()
             row = None

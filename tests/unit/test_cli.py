@@ -146,10 +146,10 @@ def test_settings_set_get_list_mask_secrets(cli, db):
 
 
 def test_settings_set_reads_the_value_from_stdin_with_dash(cli):
-    code, out, _ = cli("settings", "set", "jira.api_token", "-", stdin=SECRET + "\n")
+    code, out, _ = cli("settings", "set", "slack.client_secret", "-", stdin=SECRET + "\n")
     assert code == 0
     assert SECRET not in out
-    assert runtime_settings.get("jira.api_token") == SECRET
+    assert runtime_settings.get("slack.client_secret") == SECRET
 
 
 def test_settings_plain_values_are_shown(cli):

@@ -194,13 +194,13 @@ def test_set_value_registers_the_secret_with_the_redactor(db):
 
 def test_load_secrets_into_redactor_registers_every_stored_secret(db):
     rs.set_value("openai.api_key", OPENAI)
-    rs.set_value("jira.api_token", "jira-token-0987654321")
+    rs.set_value("slack.client_secret", "slack-secret-0987654321")
     rs.set_value("jira.url", "https://jira.example.com")
     redaction._secrets.clear()  # as in a new process
 
     assert rs.load_secrets_into_redactor() == 2
-    assert redaction._secrets == {OPENAI, "jira-token-0987654321"}
-    assert redaction.redact(f"{OPENAI} jira-token-0987654321") == "[REDACTED] [REDACTED]"
+    assert redaction._secrets == {OPENAI, "slack-secret-0987654321"}
+    assert redaction.redact(f"{OPENAI} slack-secret-0987654321") == "[REDACTED] [REDACTED]"
 
 
 def test_load_secrets_skips_values_encrypted_with_another_key(db, monkeypatch):

@@ -1,0 +1,184 @@
+"""The JIRA board with 1,000 tickets in one filter: the server's work for one render, and in
+Chromium the time from clicking "JIRA" in the sidebar until all 1,000 cards are on screen.
+
+Server time is what `JiraBoardState._reload` runs, without Reflex, part by part on every run:
+`filters` (the filter dropdown), `board` (`board.board`: the filter's tickets and the statuses
+their projects use, then search and quick filters in Python), `convert` (the state's own
+converters into the rows it holds), `revision` (the connection row the 2 s poll compares) and
+`delta_json` (Reflex's JSON encoding of those columns, the bulk of the state delta the browser
+receives). Cases: the whole board, a search for a word in ~1/11 of the summaries, a quick filter
+(Bugs, a third). On SQLite and on a scratch PostgreSQL database (`VACUUM ANALYZE` after the sync,
+as autovacuum would).
+
+In the browser, the real app in prod mode serves a data dir filled by a sync from the fake JIRA
+(its interval set to 0, so the app never syncs: the fake is gone by then). A round loads Home,
+clicks "JIRA" and waits until `#jira-board-count` reads "1000 of 1000 tickets" with 1,000
+`.jira-card` in the page, checked in the page on every animation frame (Playwright's `expect`
+polls at growing intervals, up to 500 ms apart, which would round the times up). `new_tab`
+rounds each open a new tab: a new Reflex session state, the first visit. `same_tab` rounds reuse
+one tab, whose state already holds the board from the round before.
+
+    flock /tmp/e2e.lock .venv/bin/python -m bench.jira_board [--tickets 1000] [--repeat 30] [--rounds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from itertools import pairwise
+from typing import TYPE_CHECKING, Any
+
+from bench.common import (
+    app_data_dir,
+    click_in_sidebar,
+    fresh,
+    machine,
+    on_postgres,
+    percentiles,
+    served_app,
+    signed_in_page,
+    write,
+)
+from bench.jira_sync import EMAIL, PASSWORD, check_board, connected_user, seed
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+    from services.auth.users import AuthedUser
+    from services.jira.board import QuickFilters
+    from tests.fakes.jira_server import FakeJira
+
+PARTS = ("filters", "board", "convert", "revision", "delta_json")
+SEARCH = "export"
+BOARD_DRAWN = """(n) => document.querySelectorAll('.jira-card').length === n
+    && document.querySelector('#jira-board-count')?.textContent === `${n} of ${n} tickets`"""
+
+
+def synced_board(fake: FakeJira, tickets: int) -> tuple[AuthedUser, int]:
+    """A first sync of the seeded fake into this process's database; returns the user and her filter."""
+    from services.jira import connection
+    from tests.jira_support import run_sync
+
+    seed(fake, tickets)
+    user, connection_id, filter_id = connected_user(fake)
+    run_sync(connection_id)
+    check_board(fake, user, filter_id, tickets)
+    connection.set_interval(user, 0)  # no scheduled sync: the app runs after the fake has stopped
+    return user, filter_id
+
+
+def _analyze() -> None:
+    """PostgreSQL plans from statistics; autovacuum's ANALYZE would have run after the sync's inserts."""
+    from sqlalchemy import text
+
+    from services.db import get_engine
+
+    engine = get_engine()
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE"))
+
+
+def reload_parts(user: AuthedUser, filter_id: int, search: str, quick: QuickFilters) -> tuple[list[float], int, int]:
+    """One `_reload`'s work: the seconds of each of PARTS, the cards shown and the delta's bytes."""
+    from reflex.utils import format
+
+    from services.jira import board, connection
+    from state.formatting import when
+    from state.jira_board import _column, _filter
+
+    marks = [time.perf_counter()]
+    dropdown = [_filter(view) for view in board.filters(user)]
+    marks.append(time.perf_counter())
+    found = board.board(user, filter_id, search=search, quick=quick)
+    marks.append(time.perf_counter())
+    rows = {"columns": [_column(column) for column in found.columns], "synced": when(found.synced_at)}
+    marks.append(time.perf_counter())
+    connection.get(user)
+    marks.append(time.perf_counter())
+    delta = format.json_dumps(rows)
+    marks.append(time.perf_counter())
+    cards = sum(column["count"] for column in rows["columns"])
+    if not dropdown or cards != found.shown:
+        raise RuntimeError(f"{len(dropdown)} filters; the columns hold {cards} cards, the board says {found.shown}")
+    return [end - start for start, end in pairwise(marks)], found.shown, len(delta.encode())
+
+
+def server_time(tickets: int, repeat: int) -> dict[str, Any]:
+    from services.jira.board import QuickFilters
+    from tests.jira_support import fake_jira
+
+    with fake_jira("Server") as fake:
+        user, filter_id = synced_board(fake, tickets)
+    _analyze()
+    cases = {"whole_board": ("", QuickFilters()), "search": (SEARCH, QuickFilters()),
+             "quick_filter_bugs": ("", QuickFilters(issue_type="Bug"))}
+    figures: dict[str, Any] = {}
+    for name, (search, quick) in cases.items():
+        runs = [reload_parts(user, filter_id, search, quick) for _ in range(repeat)]
+        shown, delta_bytes = runs[0][1], runs[0][2]
+        if name == "whole_board" and shown != tickets:
+            raise RuntimeError(f"the board shows {shown} of {tickets} tickets")
+        parts = [run[0] for run in runs]
+        figures[name] = {
+            "shown": shown, "delta_bytes": delta_bytes,
+            "reload": percentiles([sum(part[:-1]) for part in parts]),
+            "reload_and_delta_json": percentiles([sum(part) for part in parts]),
+            **{label: percentiles([part[index] for part in parts]) for index, label in enumerate(PARTS)},
+        }
+    return figures
+
+
+def open_board(page: Page, base_url: str, tickets: int) -> float:
+    """Seconds from the click on "JIRA" until every card and the count are on screen."""
+    started = click_in_sidebar(page, base_url, "JIRA")
+    page.wait_for_function(BOARD_DRAWN, arg=tickets, polling="raf", timeout=60_000)
+    return time.perf_counter() - started
+
+
+def in_browser(tickets: int, rounds: int) -> dict[str, Any]:
+    from tests.jira_support import fake_jira
+
+    with app_data_dir() as data_dir:
+        with fake_jira("Server") as fake:
+            synced_board(fake, tickets)
+        with served_app(data_dir) as base_url, signed_in_page(base_url, EMAIL, PASSWORD) as page:
+            new_tab = []
+            for _ in range(rounds + 1):  # the first round warms the browser's cache of the page's code
+                tab = page.context.new_page()
+                new_tab.append(open_board(tab, base_url, tickets))
+                tab.close()
+            same_tab = [open_board(page, base_url, tickets) for _ in range(rounds + 1)]
+            count = page.locator("#jira-board-count").inner_text()
+            cards = page.locator(".jira-card").count()
+    return {"new_tab": percentiles(new_tab[1:]), "same_tab": percentiles(same_tab[1:]), "count_text": count,
+            "cards": cards, "mode": "prod, in-process jobs, SQLite"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tickets", type=int, default=1_000)
+    parser.add_argument("--repeat", type=int, default=30, help="server-time runs per case")
+    parser.add_argument("--rounds", type=int, default=10, help="browser rounds of each kind, after a warm-up")
+    args = parser.parse_args()
+    results: dict[str, Any] = {"machine": machine(), "load_average_at_start": os.getloadavg(),
+                               "tickets": args.tickets}
+    fresh(None)
+    print("server time (SQLite) ...", flush=True)
+    results["sqlite"] = server_time(args.tickets, args.repeat)
+
+    def on_pg(url: str) -> dict[str, Any]:
+        fresh(url)
+        return server_time(args.tickets, args.repeat)
+
+    print("server time (PostgreSQL) ...", flush=True)
+    results["postgresql"] = on_postgres(on_pg)
+    print("browser ...", flush=True)
+    results["browser"] = in_browser(args.tickets, args.rounds)
+    results["load_average_at_end"] = os.getloadavg()
+    write("jira_board", results)
+
+
+if __name__ == "__main__":
+    main()
