@@ -12,9 +12,10 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
+from services.auth import users
 from services.auth.errors import AccessDenied, ValidationError
 from services.cli.commands import main as cli_main
-from services.db import session_scope
+from services.db import engine, migrate, session_scope
 from services.db.models import JiraConnection, JiraFilter, Notification
 from services.inbox import accounts
 from services.integrations.base import IntegrationAuthError
@@ -359,3 +360,25 @@ def test_cli_connect_sync_and_issues(server, member, capsys, restore_logging):
     assert [r["summary"] for r in rows] == ["From the CLI"]
     assert cli_main(["jira", "issues", "--jql", "project = ABC AND (", "--user", member.email]) == 2
     assert "JQL" in capsys.readouterr().err
+
+
+def test_sync_board_move_and_post_on_postgresql(data_dir, monkeypatch, pg_url):
+    monkeypatch.setenv("DATABASE_URL", pg_url)
+    reset_settings_cache()
+    engine.reset_engine()
+    migrate.upgrade()
+    member = users.create_user(email="ann@example.com", password="correct horse 1", role="member")
+    with fake_jira("Server") as fake:
+        keys = [fake.add_issue("ABC", f"Ticket {n}", assignee="ann", comments=["Mine"]) for n in range(60)]
+        fake.set_status(keys[0], "In Progress")
+        connection_id = connect(member, fake)
+        run_sync(connection_id)
+        run_sync(connection_id)  # the same pages again change nothing
+        filter_id = _first_filter(member)
+        assert len(_board_keys(member, filter_id)["To Do"]) == 59
+        assert tickets.move(member, keys[1], "status:In Progress").moved
+        assert sorted(_board_keys(member, filter_id)["In Progress"]) == sorted(keys[:2])
+        assert comments.post(member, keys[1], "On it.").status == "posted"
+        assert styles.learn(connection_id) == 0  # all 60 of Ann's comments were learned by the syncs
+        rows = {(r.from_status, r.to_status): r.count for r in tickets.workflow_table(member)}
+        assert rows[("To Do", "In Progress")] == 2
