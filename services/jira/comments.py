@@ -24,6 +24,7 @@ from services.auth.users import AuthedUser
 from services.db import session_scope
 from services.db.models import JiraCommentDraft, JiraConnection
 from services.db.models.base import utcnow
+from services.db.upsert import insert_ignore
 from services.integrations.base import IntegrationError, IntegrationUncertain
 from services.integrations.tickets import TicketComment, TicketDetail, TicketTracker
 from services.jira import comment_style, connection, jql, styles
@@ -37,7 +38,10 @@ FEATURE = "jira"
 MAX_TEXT = 32_000  # JIRA's own limit is 32,767 characters
 MAX_INSTRUCTION = 500
 RECENT_COMMENTS = 8
-STUCK = timedelta(minutes=2)  # a claim older than this died with its process
+STUCK = timedelta(minutes=2)
+# What a click may post: a draft, one JIRA refused, or one whose fate was unclear once the user,
+# warned to look at the ticket first, posts it again.
+EDITABLE = ("draft", "failed", "unknown")  # a claim older than this died with its process
 UNKNOWN = ("Posting stopped half-way and JIRA could not be asked whether the comment arrived. It is not "
            "posted again automatically: look at the ticket in JIRA before posting once more.")
 
@@ -135,9 +139,8 @@ async def draft(user: AuthedUser, detail: TicketDetail, *, next_step: str = "", 
     with session_scope() as session:
         row = _draft_row(session, connection_id, ticket.key) or JiraCommentDraft(connection_id=connection_id,
                                                                                   key=ticket.key)
-        if row.status in ("posting", "unknown"):
-            raise ValidationError("The last comment on this ticket is still being posted or its outcome is "
-                                  "unclear; look at the ticket before drafting another.")
+        if row.status == "posting":
+            raise ValidationError("The last comment on this ticket is still being posted; wait for it first.")
         row.text, row.ai_text, row.call_id, row.status, row.error = text, text, result.call_id, "draft", ""
         row.comment_id, row.attempted_at, row.posted_at, row.updated_at = "", None, None, utcnow()
         session.add(row)
@@ -157,17 +160,16 @@ def _checked_text(text: str) -> str:
 def _claim(connection_id: int, key: str, text: str) -> JiraCommentDraft | None:
     """The draft, now `posting` with `attempted_at` set, or None when another click holds it."""
     now = utcnow()
-    with session_scope() as session:
-        row = _draft_row(session, connection_id, key)
-        if row is None:
-            row = JiraCommentDraft(connection_id=connection_id, key=key, status="draft")
-            session.add(row)
-            session.flush()
+    with session_scope() as session:  # a comment typed without a draft gets its row here, once
+        insert_ignore(session, JiraCommentDraft, {
+            "connection_id": connection_id, "key": key, "text": "", "ai_text": "", "call_id": "", "status": "draft",
+            "error": "", "comment_id": "", "updated_at": now}, ("connection_id", "key"))
         claimed = session.exec(update(JiraCommentDraft).where(  # type: ignore[call-overload]
-            JiraCommentDraft.id == row.id,
-            JiraCommentDraft.status.in_(("draft", "failed")))  # type: ignore[attr-defined]
+            JiraCommentDraft.connection_id == connection_id, JiraCommentDraft.key == key,
+            JiraCommentDraft.status.in_(EDITABLE))  # type: ignore[attr-defined]
             .values(status="posting", text=text, error="", attempted_at=now, updated_at=now)).rowcount
-        session.refresh(row)
+        row = _draft_row(session, connection_id, key)
+        assert row is not None
         session.expunge(row)
         return row if claimed else None
 
@@ -259,7 +261,7 @@ def save_text(user: AuthedUser, key: str, text: str) -> None:
             return  # a late echo of the posted text (an editor's debounced change), not a new comment
         if row.status == "posted":  # a new comment, not an edit of the posted one
             row.status, row.call_id, row.ai_text, row.comment_id, row.error = "draft", "", "", "", ""
-        if row.status in ("draft", "failed"):
+        if row.status in EDITABLE:
             row.text, row.updated_at = text, utcnow()
             session.add(row)
 

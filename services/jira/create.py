@@ -147,9 +147,10 @@ def new_ticket(project: str, issue_type_id: str, fields: list[FormField], values
         raise ValidationError(f"Keep the description under {MAX_DESCRIPTION} characters.")
     extra = {spec.id: _value(spec, texts[spec.id]) for spec in fields
              if spec.id not in BUILT_IN and texts.get(spec.id)}
-    priority = texts.get("priority", "")
-    if priority:
-        _value(next(f for f in fields if f.id == "priority"), priority)
+    priority_field = next((f for f in fields if f.id == "priority"), None)
+    priority = texts.get("priority", "") if priority_field is not None else ""
+    if priority_field is not None and priority:
+        _value(priority_field, priority)  # one of JIRA's priorities
     return NewTicket(project=_project(project), issue_type_id=issue_type_id, summary=summary,
                      description=description, priority=priority, extra=extra)
 

@@ -18,7 +18,7 @@ from services.cli.commands import main as cli_main
 from services.db import engine, migrate, session_scope
 from services.db.models import JiraConnection, JiraFilter, Notification
 from services.inbox import accounts
-from services.integrations.base import IntegrationAuthError
+from services.integrations.base import IntegrationAuthError, IntegrationUncertain
 from services.integrations.tickets import JqlError
 from services.jira import board, breakdown, comments, connection, create, styles, tickets, tracking
 from services.settings import reset_settings_cache
@@ -228,6 +228,20 @@ def test_posting_survives_a_failure_after_jira_received_the_comment(server, memb
     assert arrived.status == "posted" and arrived.comment_id == server.issue(key).comments[0].id
     with pytest.raises(ValidationError):
         comments.post(member, key, "   ")
+
+
+def test_an_unclear_post_is_not_repeated_until_the_user_posts_again(server, member):
+    key = server.add_issue("ABC", "Ticket", assignee="ann")
+    connect(member, server)
+    server.fail(500, path_contains=f"/issue/{key}/comment", method="POST", times=1)
+    server.fail(401, path_contains=f"/issue/{key}", method="GET", times=1)  # and it cannot be looked up
+    with pytest.raises(IntegrationUncertain):
+        comments.post(member, key, "Deployed.")
+    unclear = comments.open_draft(member, key)
+    assert unclear.status == "unknown" and "look at the ticket" in unclear.error
+    assert server.issue(key).comments == []
+    assert comments.post(member, key, "Deployed.").status == "posted"  # the user's explicit second click
+    assert [c.body for c in server.issue(key).comments] == ["Deployed."]
 
 
 def test_workflow_is_learned_from_changelogs_and_suggests_the_next_step(server, member):
