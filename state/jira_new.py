@@ -58,7 +58,7 @@ class JiraNewState(SessionState):
     @rx.event
     async def load(self):
         user = self._require()
-        self.connected, self.error = connection.get(user) is not None, ""
+        self.connected, self.error, self.created_key = connection.get(user) is not None, "", ""
         if not self.connected:
             return
         try:

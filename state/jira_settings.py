@@ -58,7 +58,7 @@ class JiraSettingsState(SessionState):
         user = self._require()
         view = connection.get(user)
         self.connected = view is not None
-        self.default_url = connection.default_url()
+        self.default_url = view.url if view is not None else connection.default_url()
         if view is None:
             self.style, self.workflow = [], []
             return
@@ -75,6 +75,7 @@ class JiraSettingsState(SessionState):
 
     @rx.event
     def load(self):
+        self.notice = self.form_error = ""
         self._reload()
 
     @rx.event

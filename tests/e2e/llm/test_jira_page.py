@@ -114,3 +114,8 @@ def test_board_drag_comment_breakdown_and_create(portal, fake, page: Page, jira:
     created = jira.issue("ABC-6")
     assert (created.summary, created.priority, created.type) == ("CSV export drops rows with commas", "High", "Task")
     screenshot(page, "jira-new")
+
+    page.goto(f"{portal.url}/jira/settings")
+    expect(page.locator("#jira-style")).to_contain_text("Comments learned")  # Ann's comment on ABC-1
+    expect(page.locator("#jira-workflow")).to_contain_text("In Progress")  # the drag, as a learned move
+    screenshot(page, "jira-settings")
