@@ -18,6 +18,7 @@ from state.formatting import when
 from state.session import SessionState
 
 POLL_MS = 2000
+PER_COLUMN = 50  # cards drawn per column until "Show more": 1,000 cards take the browser ~2 s to draw
 USER_ERRORS = (AuthError, IntegrationError, JobQueueUnavailable)
 
 
@@ -38,6 +39,7 @@ class ColumnRow(TypedDict):
     title: str
     category: str
     count: int
+    more: int  # cards not drawn yet
     cards: list[CardRow]
 
 
@@ -57,9 +59,9 @@ def _card(card: board.Card) -> CardRow:
             "tracked": card.tracked}
 
 
-def _column(column: board.Column) -> ColumnRow:
+def _column(column: board.Column, limit: int) -> ColumnRow:
     return {"id": column.id, "title": column.title, "category": column.category, "count": len(column.cards),
-            "cards": [_card(card) for card in column.cards]}
+            "more": max(0, len(column.cards) - limit), "cards": [_card(card) for card in column.cards[:limit]]}
 
 
 def _filter(view: board.FilterView) -> FilterRow:
@@ -100,6 +102,7 @@ class JiraBoardState(SessionState):
     edit_error: str = ""
     _dragging: str = ""
     _revision: str = ""
+    _limits: dict[str, int] = rx.field(default_factory=dict)  # column id -> cards drawn after "Show more"
 
     # ------------------------------------------------------------ the board
 
@@ -115,7 +118,7 @@ class JiraBoardState(SessionState):
             self.filter_id, self.columns, self.total, self.shown = 0, [], 0, 0
             return
         found = board.board(user, self.filter_id, search=self.search, quick=self._quick())
-        self.columns = [_column(column) for column in found.columns]
+        self.columns = [_column(column, self._limits.get(column.id, PER_COLUMN)) for column in found.columns]
         self.total, self.shown = found.total, found.shown
         self.types, self.priorities = list(found.types), list(found.priorities)
         self.assignees = list(found.assignees)
@@ -162,7 +165,7 @@ class JiraBoardState(SessionState):
     @rx.event
     def choose_filter(self, value: str):
         user = self._require()
-        self.filter_id = int(value)
+        self.filter_id, self._limits = int(value), {}
         self._reload(user)
 
     @rx.event
@@ -200,6 +203,12 @@ class JiraBoardState(SessionState):
         user = self._require()
         self.search, self.issue_type, self.priority, self.assignee = "", "", "", ""
         self.recent_only = self.tracked_only = False
+        self._reload(user)
+
+    @rx.event
+    def show_more(self, column_id: str):
+        user = self._require()
+        self._limits = {**self._limits, str(column_id): self._limits.get(str(column_id), PER_COLUMN) + 4 * PER_COLUMN}
         self._reload(user)
 
     @rx.event

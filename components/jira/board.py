@@ -141,6 +141,7 @@ def _card(card: CardRow) -> rx.Component:
         on_click=JiraTicketState.open(card["key"]),
         id=f"jira-card-{card['key']}", class_name="jira-card", data_key=card["key"],
         cursor="grab", padding="0.5rem", border_radius="6px", background=rx.color("gray", 1),
+        content_visibility="auto", contain_intrinsic_size="auto 90px",  # off-screen cards skip layout
         border=f"1px solid {rx.color('gray', 5)}", width="100%",
         opacity=rx.cond(JiraBoardState.moving == card["key"], "0.5", "1"),
     )
@@ -156,6 +157,9 @@ def _column(column: ColumnRow) -> rx.Component:
                 align="center", spacing="2",
             ),
             rx.foreach(column["cards"], _card),
+            rx.cond(column["more"] > 0,
+                    rx.button("Show ", column["more"], " more", variant="ghost", size="1", width="100%",
+                              on_click=JiraBoardState.show_more(column["id"]), class_name="jira-column-more")),
             spacing="2", width="100%",
         ),
         on_drop=JiraBoardState.drop(column["id"]),

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, select
@@ -28,6 +29,9 @@ CATEGORY_LABELS = {"new": "To Do", "indeterminate": "In Progress", "done": "Done
 MAX_FILTERS = 20
 MAX_NAME = 100
 RECENT = timedelta(days=1)
+CARD_COLUMNS = (JiraIssue.key, JiraIssue.summary, JiraIssue.issue_type, JiraIssue.priority, JiraIssue.assignee,
+                JiraIssue.status, JiraIssue.status_category, JiraIssue.story_points, JiraIssue.parent, JiraIssue.epic,
+                JiraIssue.url, JiraIssue.updated, JiraIssue.project)
 
 
 @dataclass(frozen=True)
@@ -175,7 +179,8 @@ def delete_filter(user: AuthedUser, filter_id: int) -> None:
 # ---------------------------------------------------------------------- the board
 
 
-def _card(row: JiraIssue, tracked: set[str]) -> Card:
+def _card(row: Any, tracked: set[str]) -> Card:
+    """From a row of CARD_COLUMNS."""
     return Card(key=row.key, summary=row.summary, issue_type=row.issue_type, priority=row.priority,
                 assignee=row.assignee, status=row.status, category=row.status_category,
                 story_points=row.story_points, parent=row.parent or row.epic, url=row.url, updated=row.updated,
@@ -196,7 +201,7 @@ def _matches(card: Card, search: str, quick: QuickFilters, since: datetime) -> b
     return not quick.tracked or card.tracked
 
 
-def _known_statuses(session: Session, connection_id: int, rows: list[JiraIssue]) -> dict[str, str]:
+def _known_statuses(session: Session, connection_id: int, rows: list[Any]) -> dict[str, str]:
     """Status -> category for the board's statuses and those its projects' tickets moved to."""
     categories: dict[str, str] = {}
     for row in rows:
@@ -236,7 +241,8 @@ def board(user: AuthedUser, filter_id: int, *, search: str = "",
     with session_scope() as session:
         flt = _owned_filter(session, user, filter_id)
         tracked = set(session.exec(select(JiraTracked.key).where(JiraTracked.connection_id == flt.connection_id)))
-        rows = list(session.exec(select(JiraIssue).join(JiraFilterIssue, JiraFilterIssue.issue_id == JiraIssue.id)
+        rows = list(session.exec(select(*CARD_COLUMNS)  # only what a card shows: descriptions can be long
+                                 .join(JiraFilterIssue, JiraFilterIssue.issue_id == JiraIssue.id)
                                  .where(JiraFilterIssue.filter_id == filter_id)
                                  .order_by(JiraIssue.updated.desc())))  # type: ignore[attr-defined]
         statuses = _known_statuses(session, flt.connection_id, rows)
