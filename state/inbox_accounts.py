@@ -16,6 +16,7 @@ from services.auth.errors import AuthError
 from services.auth.users import AuthedUser
 from services.inbox import accounts, connect, style, styles, sync
 from services.integrations.base import IntegrationError
+from services.jobs import synced
 from services.jobs.runners import JobQueueUnavailable
 from state.formatting import when
 from state.jobs import job_progress
@@ -98,7 +99,7 @@ class InboxAccountsState(SessionState):
     overrides: dict[str, str] = rx.field(default_factory=lambda: dict.fromkeys(OVERRIDE_FIELDS, ""))
 
     def _row(self, user: AuthedUser, view: accounts.AccountView) -> AccountRow:
-        active = view.status in sync.ACTIVE
+        active = view.status in synced.ACTIVE
         progress, message = job_progress(user, view.last_job_id if active else None, "Syncing…")
         return {"id": view.id, "kind": view.kind, "label": view.label, "name": view.name, "address": view.address,
                 "detail": view.detail, "status": view.status, "error": view.error, "messages": view.messages,
