@@ -158,10 +158,7 @@ def secret_token(row: JiraConnection) -> str:
 
 def open_tracker(row: JiraConnection) -> TicketTracker:
     """The connection's tracker, signed in; a refused token raises IntegrationAuthError."""
-    token = secret_token(row)
-    if row.email:
-        return JiraTracker(row.url, email=row.email, api_token=token)
-    return JiraTracker(row.url, token=token)
+    return _client(row.url, secret_token(row), row.email)
 
 
 def tracker_for(user: AuthedUser) -> tuple[int, TicketTracker]:
