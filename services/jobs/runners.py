@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
+import queue
 import socket
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from functools import lru_cache
 from typing import Protocol
 
@@ -93,16 +95,37 @@ class RQRunner:
 
 
 class InProcessRunner:
-    """Threads inside the app process: the no-Redis default for one machine."""
+    """Threads inside the app process: the no-Redis default for one machine.
+
+    Like an RQ worker listening on high, default, low in that order, an idle thread takes
+    the oldest job of the most urgent queue: a turbo suggestion does not wait behind a
+    backlog of syncs and indexing."""
 
     name = "in-process"
 
     def __init__(self, threads: int) -> None:
         self.threads = threads
-        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="llmcoder-job")
+        self._waiting: queue.PriorityQueue[tuple[int, int, str]] = queue.PriorityQueue()
+        self._order = itertools.count()
+        self._workers: list[threading.Thread] = []
+        self._lock = threading.Lock()
 
     def submit(self, job_id: str, queue_name: str) -> None:
-        self.pool.submit(run_job, job_id).add_done_callback(_log_crash)
+        rank = queues.QUEUE_NAMES.index(queue_name) if queue_name in queues.QUEUE_NAMES else len(queues.QUEUE_NAMES)
+        self._waiting.put((rank, next(self._order), job_id))
+        with self._lock:  # threads start with the first jobs, as in a ThreadPoolExecutor
+            if len(self._workers) < self.threads:
+                worker = threading.Thread(target=self._work, name=f"llmcoder-job-{len(self._workers)}", daemon=True)
+                self._workers.append(worker)
+                worker.start()
+
+    def _work(self) -> None:
+        while True:
+            _, _, job_id = self._waiting.get()
+            try:
+                run_job(job_id)
+            except Exception:  # run_job records job errors itself; this is its own bookkeeping failing
+                log.exception("An in-process job crashed outside its own error handling")
 
     def cancel(self, job_id: str) -> None:
         """The cancel flag on the row is enough: run_job and progress updates check it."""
@@ -115,13 +138,6 @@ class InProcessRunner:
             "workers": [{"name": f"{socket.gethostname()}:{os.getpid()}", "state": "threads", "queues": list(queues.QUEUE_NAMES)}],
             "threads": self.threads,
         }
-
-
-def _log_crash(future) -> None:
-    """run_job records job errors itself; this catches its own bookkeeping failing."""
-    exc = future.exception()
-    if exc is not None:
-        log.error("An in-process job crashed outside its own error handling", exc_info=exc)
 
 
 @lru_cache(maxsize=1)

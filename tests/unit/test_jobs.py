@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
+import threading
 import time
 
 import pytest
@@ -143,10 +144,32 @@ def test_queued_job_cancelled_before_it_runs_never_runs(member, monkeypatch):
 
     # Now a thread frees up and picks the job: it must not run it.
     assert held == [job_id]
-    assert runner.pool.submit(execute.run_job, job_id).result(timeout=10) == "cancelled"
+    assert execute.run_job(job_id) == "cancelled"
     row = job_row(job_id)
     assert calls == []
     assert row.status == "cancelled" and row.started_at is None and row.progress == 0
+
+
+def test_in_process_threads_take_high_priority_work_before_queued_low_work(monkeypatch):
+    """The no-Redis runner orders waiting jobs like an RQ worker listening on high, default, low."""
+    started, release, ran = threading.Event(), threading.Event(), []
+
+    def run(job_id: str) -> str:
+        ran.append(job_id)
+        if job_id == "busy":
+            started.set()
+            release.wait(10)
+        return "done"
+
+    monkeypatch.setattr(runners, "run_job", run)
+    runner = runners.InProcessRunner(threads=1)
+    runner.submit("busy", "low")
+    assert started.wait(10)
+    for job_id, queue_name in (("sync-1", "low"), ("index", "default"), ("sync-2", "low"), ("turbo", "high")):
+        runner.submit(job_id, queue_name)
+    release.set()
+    wait_for(lambda: len(ran) == 5, timeout=10, what="all five jobs")
+    assert ran == ["busy", "turbo", "index", "sync-1", "sync-2"]
 
 
 def test_a_cancel_racing_the_worker_claim_is_not_overwritten(member, monkeypatch):
