@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from capture_agent import protocol as capture_protocol
 from llmcoder_app import routes
 from services import health
 from services.auth import api_tokens, sessions, tickets
-from services.auth.errors import AccessDenied, AuthError
+from services.auth.errors import AccessDenied, AuthError, ValidationError
+from services.capture import devices, ingest, live
 from services.inbox import connect, slack_events
 from services.integrations.base import IntegrationError
 from services.jobs import downloads
@@ -55,14 +59,59 @@ async def llm_report_download(request: Request) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="llm-failure-{report_id}.md"'})
 
 
+def _bearer(headers) -> str | None:
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
 async def me(request: Request) -> JSONResponse:
     """Who a personal API/device token belongs to (the CLI and agent check their token here)."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    user = api_tokens.resolve(token.strip()) if scheme.lower() == "bearer" else None
+    user = api_tokens.resolve(_bearer(request.headers))
     if user is None:
         return JSONResponse({"error": "A valid API token is required."}, status_code=401,
                             headers={"WWW-Authenticate": "Bearer"})
     return JSONResponse({"id": user.id, "email": user.email, "role": user.role})
+
+
+async def capture_pair(request: Request) -> JSONResponse:
+    """Redeems a pairing code for `llmcoder-capture pair`: the device's token, shown once."""
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not (isinstance(body, dict) and isinstance(body.get("code"), str) and isinstance(body.get("name"), str)
+            and isinstance(body.get("platform", ""), str)):
+        return JSONResponse({"error": "Send a JSON object with the code, name and platform strings."}, status_code=400)
+    try:
+        device_id, token = await run_in_threadpool(devices.pair, body["code"], body["name"], body.get("platform", ""),
+                                                   client=request.client.host if request.client else "")
+    except devices.TooManyAttempts as exc:
+        return JSONResponse({"error": str(exc)}, status_code=429)
+    except devices.PairingRefused as exc:
+        return JSONResponse({"error": str(exc)}, status_code=403)
+    except ValidationError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+    return JSONResponse({"device_id": device_id, "token": token, "ws_path": capture_protocol.WS_PATH},
+                        status_code=201)
+
+
+async def capture_socket(websocket: WebSocket) -> None:
+    """The capture agents' event stream (services.capture.ingest)."""
+    with suppress(WebSocketDisconnect):
+        await ingest.serve(websocket, _bearer(websocket.headers))
+
+
+async def capture_frame(request: Request) -> Response:
+    """One of the signed-in user's screen frames (the Live page's image); 404 for anyone else."""
+    user = sessions.resolve(request.cookies.get(sessions.SESSION_COOKIE))
+    if user is None:
+        return JSONResponse({"error": "Please sign in."}, status_code=401)
+    try:
+        path, media_type = await run_in_threadpool(live.frame_file, user.id, request.path_params["frame_id"])
+    except LookupError:
+        return JSONResponse({"error": "There is no such frame."}, status_code=404)
+    return FileResponse(path, media_type=media_type,
+                        headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"})
 
 
 def _to_frontend(path: str) -> RedirectResponse:
@@ -117,5 +166,8 @@ api = Starlette(
         Route("/api/auth/sign-out", sign_out),
         Route("/api/oauth/{provider}/callback", oauth_callback),
         Route("/api/webhooks/slack", slack_webhook, methods=["POST"]),
+        Route(capture_protocol.PAIR_PATH, capture_pair, methods=["POST"]),
+        WebSocketRoute(capture_protocol.WS_PATH, capture_socket),
+        Route("/api/capture/frames/{frame_id:int}", capture_frame),
     ]
 )

@@ -160,6 +160,23 @@ KNOWN: tuple[SettingSpec, ...] = (
     ),
     SettingSpec("docs.passages", "Passages per answer", "Doc Q&A", default="6", kind="int", minimum=1, maximum=20,
                 help="How many retrieved passages are sent to the model and cited."),
+    SettingSpec("capture.retention_hours", "Keep captures for (hours)", "Capture", default="24", kind="int",
+                minimum=1, help="Screen frames, audio and typed text from capture agents are deleted after this."),
+    SettingSpec("capture.turbo_interval_seconds", "Turbo mode: seconds between suggestion runs", "Capture",
+                default="10", kind="int", minimum=3, maximum=600,
+                help="At most one run per user per interval, and only when the agent sent something new."),
+    SettingSpec("capture.transcription", "Speech transcription", "Capture", default="none",
+                help="'none': captured audio is kept untranscribed. 'gateway': sent to the provider below through "
+                     "the LLM gateway, budgeted and costed like every LLM call."),
+    SettingSpec("capture.transcription_provider", "Transcription provider", "Capture",
+                help="A provider name from the LLM chain whose OpenAI-compatible endpoint transcribes (OpenAI, "
+                     "Groq, a self-hosted Whisper server); empty: every OpenAI-compatible provider, in chain order."),
+    SettingSpec("capture.transcription_model", "Transcription model", "Capture", default="whisper-1",
+                help="The model on that endpoint, e.g. whisper-1 or gpt-4o-mini-transcribe."),
+    SettingSpec("capture.transcription_price_per_minute", "Transcription price (USD per minute of audio)",
+                "Capture", kind="decimal",
+                help="Overrides the model's known price; clear it to use the known price. A model with no known "
+                     "price is charged the fallback price; a self-hosted endpoint without a key is free."),
 )
 _BY_KEY = {spec.key: spec for spec in KNOWN}
 # Called after any change, so caches of settings in this process drop at once.

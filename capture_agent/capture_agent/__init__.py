@@ -1,3 +1,4 @@
-"""LLMCoder capture agent: a stub until its own issue (see ../README.md)."""
+"""LLMCoder capture agent: streams a workstation's screen, audio and keys to an LLMCoder
+server (see ../README.md)."""
 
-__version__ = "0.0.1"
+__version__ = "0.1.0"

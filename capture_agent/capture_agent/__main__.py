@@ -1,12 +1,8 @@
-"""Says honestly that the agent is not built yet."""
+"""`python -m capture_agent` is the same program as `llmcoder-capture`."""
 
 import sys
 
-
-def main() -> int:
-    print("The LLMCoder capture agent is not implemented yet; see capture_agent/README.md.", file=sys.stderr)
-    return 1
-
+from capture_agent.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

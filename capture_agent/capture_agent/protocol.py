@@ -21,11 +21,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -81,9 +83,17 @@ class WindowInfo(_Message):
     title: str = Field(default="", max_length=500)
 
 
+def _timestamp(value: object) -> object:
+    """ISO 8601 text (or a datetime, when the agent builds an event); a bare number would be
+    read as seconds since 1970, which no agent means."""
+    if isinstance(value, str | datetime):
+        return value
+    raise ValueError("expected an ISO 8601 date and time with its UTC offset")
+
+
 class _Event(_Message):
-    seq: int = Field(ge=1)
-    at: AwareDatetime
+    seq: int = Field(ge=1, strict=True)  # "5", true and 1.0 are not sequence numbers
+    at: Annotated[AwareDatetime, BeforeValidator(_timestamp)]
 
 
 class FrameEvent(_Event):
@@ -173,7 +183,7 @@ class Ack(_Message):
     """Everything up to and including ``seq`` is stored."""
 
     type: Literal["ack"] = "ack"
-    seq: int = Field(ge=1)
+    seq: int = Field(ge=1, strict=True)
 
 
 class Rejected(_Message):

@@ -42,6 +42,9 @@ def get(name: str) -> JobType:
 
 def load_all() -> None:
     """Import the modules that register jobs (workers start with an empty registry)."""
+    import services.capture.retention  # noqa: F401
+    import services.capture.suggest  # noqa: F401
+    import services.capture.transcription  # noqa: F401
     import services.docs.indexing  # noqa: F401
     import services.inbox.sending  # noqa: F401
     import services.inbox.sync  # noqa: F401

@@ -26,12 +26,14 @@ _stop = threading.Event()
 def _periodic() -> list[Callable[[datetime], int]]:
     """Each returns how many jobs it submitted. Imported here, not at module load: the
     features' modules pull in the gateway and embedder, which only the tick needs."""
+    from services.capture import retention, transcription
     from services.docs import indexing
     from services.inbox import sync as inbox_sync
     from services.jira import sync as jira_sync
     from services.jira import tracking
 
-    return [indexing.submit_due, inbox_sync.submit_due, jira_sync.submit_due, tracking.submit_due]
+    return [indexing.submit_due, inbox_sync.submit_due, jira_sync.submit_due, tracking.submit_due,
+            retention.submit_due, transcription.submit_due]
 
 
 def tick(now: datetime | None = None) -> int:

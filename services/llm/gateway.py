@@ -24,7 +24,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -33,10 +33,22 @@ from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # never fetch the map at import
 import litellm  # noqa: E402
+from litellm.constants import OPENAI_AUDIO_TRANSCRIPTION_PROVIDERS  # noqa: E402
 
 from services.db import connection_scope  # noqa: E402
 from services.db.models.base import new_id, utcnow  # noqa: E402
-from services.llm import budget, cache, calls, config, learned, maintenance, prompts, providers, reports  # noqa: E402
+from services.llm import (  # noqa: E402
+    budget,
+    cache,
+    calls,
+    config,
+    learned,
+    maintenance,
+    prompts,
+    providers,
+    reports,
+    speech,
+)
 from services.llm.costs import Prices, Usage, cost_nanos, format_usd, worst_case_nanos  # noqa: E402
 from services.llm.messages import build_messages, split_prompts  # noqa: E402
 from services.llm.plugins import LLMPlugin, PluginContext, apply_prompt, apply_response, load_plugins  # noqa: E402
@@ -49,6 +61,8 @@ from services.llm.types import (  # noqa: E402
     LLMRequest,
     LLMResult,
     LLMUnavailable,
+    TranscriptionRequest,
+    TranscriptionResult,
 )
 
 litellm.suppress_debug_info = True
@@ -60,6 +74,8 @@ for _name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
 log = logging.getLogger(__name__)
 
 RETRYABLE = frozenset({"rate_limit", "timeout", "network", "server"})
+# Sent to a self-hosted endpoint that needs no key: OpenAI's client refuses to call without one.
+NO_KEY = "no-key"
 
 
 # ---------------------------------------------------------------- the private event loop
@@ -141,11 +157,16 @@ def _dec(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
+def _map_entry(model: str) -> dict[str, Any]:
+    """The model's entry in litellm's bundled cost map, with or without its vendor prefix."""
+    return litellm.model_cost.get(model) or litellm.model_cost.get(model.split("/", 1)[-1]) or {}
+
+
 @lru_cache(maxsize=256)
 def map_prices(model: str) -> Prices | None:
     """Prices from litellm's bundled cost map, or None when the model is not priced there.
     A 0/0 entry of a hosted model is treated as unpriced: litellm has such gaps."""
-    info = litellm.model_cost.get(model) or litellm.model_cost.get(model.split("/", 1)[-1])
+    info = _map_entry(model)
     if not info or info.get("input_cost_per_token") is None or info.get("output_cost_per_token") is None:
         return None
     local = model.startswith(providers.LOCAL_PREFIXES)
@@ -264,14 +285,33 @@ class _StreamBroken(Exception):
     """Failed after text was already shown: retrying would repeat it."""
 
 
-async def _call_provider(deployment: providers.Deployment, key: str, messages: list[dict], request: LLMRequest,
-                         cfg: config.GatewayConfig, on_token: Callable[[str], None] | None) -> tuple[str, Usage]:
-    kwargs: dict[str, Any] = dict(model=deployment.model, messages=messages, max_tokens=request.max_tokens,
-                                  timeout=cfg.timeout, num_retries=0, max_retries=0)
+@dataclass(frozen=True)
+class _Answer:
+    """One provider call's output and its real cost."""
+
+    text: str
+    cost_nanos: int
+    unpriced: bool
+    usage: Usage = Usage()
+
+
+def _endpoint(deployment: providers.Deployment, key: str, cfg: config.GatewayConfig) -> dict[str, Any]:
+    """The litellm arguments of every call: where, as whom, how long, and no retries of its
+    own (the gateway retries, and counts each attempt)."""
+    kwargs: dict[str, Any] = dict(timeout=cfg.timeout, num_retries=0, max_retries=0)
     if deployment.api_base:
         kwargs["api_base"] = deployment.api_base
     if key:
         kwargs["api_key"] = key
+    elif deployment.api_base:
+        kwargs["api_key"] = NO_KEY
+    return kwargs
+
+
+async def _call_provider(deployment: providers.Deployment, key: str, messages: list[dict], request: LLMRequest,
+                         cfg: config.GatewayConfig, on_token: Callable[[str], None] | None) -> tuple[str, Usage]:
+    kwargs: dict[str, Any] = dict(model=deployment.model, messages=messages, max_tokens=request.max_tokens,
+                                  **_endpoint(deployment, key, cfg))
     if request.temperature is not None:
         kwargs["temperature"] = request.temperature
     if on_token is None:
@@ -318,17 +358,27 @@ class _Prepared:
     template: learned.Match | None = None
 
 
-def _prepare(request: LLMRequest) -> _Prepared:
+def _ready_chain(only: str = "", avoid: tuple[str, ...] = (),
+                 adapt: Callable[[providers.Deployment], providers.Deployment | None] = lambda d: d,
+                 ) -> tuple[config.GatewayConfig, list[providers.Deployment], dict[str, str]]:
+    """The settings, the deployments a request may try in order, and the keys: `only` one, or
+    not those to `avoid` unless nothing else is left; each as `adapt` makes it for this kind
+    of call, or left out when `adapt` says it cannot make that call."""
     cfg = config.current.get()
     deployments, keys = providers.current.get()
-    usable = [d for d in deployments if providers.usable(d, keys.get(d.name, ""))]
-    if request.provider:
-        usable = [d for d in usable if d.name == request.provider]
-    elif request.avoid_providers:
-        usable = [d for d in usable if d.name not in request.avoid_providers] or usable
+    usable = [adapted for d in deployments
+              if providers.usable(d, keys.get(d.name, "")) and (adapted := adapt(d)) is not None]
+    if only:
+        usable = [d for d in usable if d.name == only]
+    elif avoid:
+        usable = [d for d in usable if d.name not in avoid] or usable
     now = utcnow()
     # When every provider is cooling down, trying them beats refusing outright.
-    ready = [d for d in usable if not d.cooling_down(now)] or usable
+    return cfg, [d for d in usable if not d.cooling_down(now)] or usable, keys
+
+
+def _prepare(request: LLMRequest) -> _Prepared:
+    cfg, ready, keys = _ready_chain(request.provider, request.avoid_providers)
     template_feature, _, template_task = (request.template or f"{request.feature}/{request.task}").partition("/")
     rendered = (prompts.RenderedPrompt(*request.prompts, source="default", version=0) if request.prompts is not None else
                 prompts.render(template_feature, template_task, request.variables, project=request.project))
@@ -374,12 +424,8 @@ class _Run:
 
     # -- outcomes that need no provider
 
-    def dry_run(self) -> LLMResult:
-        first = self.prep.chain[0] if self.prep.chain else None
-        model = first.model if first else "no provider"
-        tokens = estimate_prompt_tokens(self.prep.messages)
-        text = (f"[dry run] No provider was called. {model} would receive {len(self.prep.messages)} message(s), "
-                f"at most {tokens} tokens, with max_tokens={self.request.max_tokens}.")
+    def dry_run(self, model: str, would_receive: str) -> LLMResult:
+        text = f"[dry run] No provider was called. {model} would receive {would_receive}."
         call_id = calls.log(self.record(CallStatus.dry_run, model=model, response=text))
         return self.result(CallStatus.dry_run, text, call_id, model=model)
 
@@ -409,6 +455,9 @@ class _Run:
         return self.result(CallStatus.template, text, call_id, provider="template", model=match.source_model,
                            saved_nanos=match.saved_nanos, template_id=match.template_id, notice=notice)
 
+    def offline(self, message: str) -> LLMResult:
+        return self.without_provider(CallStatus.offline, LLMUnavailable(message))
+
     def without_provider(self, status: CallStatus, error: LLMError) -> LLMResult:
         """Budget reached or offline: the feature's own fallback when it has one, else the error."""
         fallback = self.request.fallback
@@ -429,14 +478,14 @@ class _Run:
                 CallStatus.failed, attempt=attempt.number, provider=provider.name, model=provider.model,
                 latency_ms=attempt.latency_ms, error_class=attempt.error_class, error_message=attempt.error))
 
-    def succeeded(self, reservation: budget.Reservation, provider: providers.Deployment, prices: Prices, text: str,
-                  usage: Usage, latency_ms: int, number: int, cache_key: str | None) -> LLMResult:
-        cost = cost_nanos(usage, prices)
+    def succeeded(self, reservation: budget.Reservation, provider: providers.Deployment, answer: _Answer,
+                  latency_ms: int, number: int, cache_key: str | None) -> LLMResult:
+        text, usage, cost = answer.text, answer.usage, answer.cost_nanos
         with connection_scope(durable=False) as conn:
             settled = budget.settle(conn, reservation, cost)
             call_id = calls.add(conn, self.record(
                 CallStatus.ok, attempt=number, provider=provider.name, model=provider.model, response=text,
-                usage=usage, cost_nanos=cost, unpriced=prices.unpriced, latency_ms=latency_ms))
+                usage=usage, cost_nanos=cost, unpriced=answer.unpriced, latency_ms=latency_ms))
             if cache_key:
                 cache.store(conn, cache_key=cache_key, model=provider.model, feature=self.request.feature,
                             response=calls.scrub(text), input_tokens=usage.input_tokens,
@@ -445,7 +494,7 @@ class _Run:
         providers.record_success(provider)
         budget.check_alerts(self.cfg, settled)
         maintenance.maybe_run_daily()
-        if prices.unpriced:
+        if answer.unpriced:
             log.warning("LLM model %s has no price: charged the fallback price (%s)", provider.model,
                         format_usd(cost))
         self.attempts.append(Attempt(provider.name, provider.model, number, CallStatus.ok.value, latency_ms,
@@ -453,7 +502,7 @@ class _Run:
         shown = apply_response(self.prep.plugins, text, self.prep.context)
         return self.result(CallStatus.ok, shown, call_id, provider=provider.name, model=provider.model,
                            input_tokens=usage.input_tokens, output_tokens=usage.output_tokens, cost_nanos=cost,
-                           unpriced=prices.unpriced)
+                           unpriced=answer.unpriced)
 
     def all_failed(self) -> LLMResult:
         last = self.attempts[-1] if self.attempts else None
@@ -480,25 +529,30 @@ async def _run(request: LLMRequest, on_token: Callable[[str], None] | None = Non
     run = _Run(request, prep)
     cfg = prep.cfg
     if request.dry_run or cfg.dry_run:
-        return run.dry_run()
+        return run.dry_run(prep.chain[0].model if prep.chain else "no provider",
+                           f"{len(prep.messages)} message(s), at most {estimate_prompt_tokens(prep.messages)} tokens, "
+                           f"with max_tokens={request.max_tokens}")
     if prep.template is not None:
         if on_token:
             on_token(prep.template.text)
         return run.from_template(prep.template)
     if not prep.chain and request.provider:
-        return run.without_provider(CallStatus.offline, LLMUnavailable(
-            f"Provider {request.provider!r} is not in the chain, is disabled or has no API key."))
+        return run.offline(f"Provider {request.provider!r} is not in the chain, is disabled or has no API key.")
     if not prep.chain:
-        error = LLMUnavailable("No AI provider is available: add an API key in Settings (or enable a local model "
-                               "with `python -m services.cli llm provider enable ollama`).")
-        return run.without_provider(CallStatus.offline, error)
+        return run.offline("No AI provider is available: add an API key in Settings (or enable a local model "
+                           "with `python -m services.cli llm provider enable ollama`).")
     if prep.hit is not None:
         if on_token:
             on_token(prep.hit.response)
         return run.from_cache(prep.hit)
-    for provider in prep.chain:
-        outcome = await _try_provider(run, provider, prep.cache_keys.get(provider.name), on_token)
-        if outcome is not None:
+    return await _walk(run, lambda provider: _try_provider(run, provider, prep.cache_keys.get(provider.name),
+                                                            on_token))
+
+
+async def _walk(run: _Run, attempt: Callable[[providers.Deployment], Awaitable[LLMResult | None]]) -> LLMResult:
+    """Each provider in turn until one answers, else the failure report."""
+    for provider in run.prep.chain:
+        if (outcome := await attempt(provider)) is not None:
             return outcome
     return run.all_failed()
 
@@ -515,10 +569,23 @@ def _reserve(cfg: config.GatewayConfig, feature: str, amount: int) -> budget.Res
 
 async def _try_provider(run: _Run, provider: providers.Deployment, cache_key: str | None,
                         on_token: Callable[[str], None] | None) -> LLMResult | None:
-    """Up to N attempts on one provider; None when the chain should move on."""
+    """A chat completion's attempts, priced by the token."""
+    prices = prices_for(provider, run.cfg)
+    worst = worst_case_nanos(estimate_prompt_tokens(run.prep.messages), run.request.max_tokens, prices)
+
+    async def call() -> _Answer:
+        text, usage = await _call_provider(provider, run.prep.keys.get(provider.name, ""), run.prep.messages,
+                                           run.request, run.cfg, on_token)
+        return _Answer(text, cost_nanos(usage, prices), prices.unpriced, usage)
+
+    return await _attempts(run, provider, worst, call, cache_key)
+
+
+async def _attempts(run: _Run, provider: providers.Deployment, worst: int, call: Callable[[], Awaitable[_Answer]],
+                    cache_key: str | None = None) -> LLMResult | None:
+    """Up to N attempts on one provider, each reserving `worst` first; None when the chain
+    should move on."""
     cfg, request = run.cfg, run.request
-    prices = prices_for(provider, cfg)
-    worst = worst_case_nanos(estimate_prompt_tokens(run.prep.messages), request.max_tokens, prices)
     for number in range(1, cfg.attempts_per_provider + 1):
         try:
             reservation = _reserve(cfg, request.feature, worst)
@@ -527,8 +594,7 @@ async def _try_provider(run: _Run, provider: providers.Deployment, cache_key: st
             return run.without_provider(CallStatus.refused_budget, BudgetExceeded(str(refusal)))
         started = time.perf_counter()
         try:
-            text, usage = await _call_provider(provider, run.prep.keys.get(provider.name, ""), run.prep.messages,
-                                               request, cfg, on_token)
+            answer = await call()
         except Exception as exc:
             latency = int((time.perf_counter() - started) * 1000)
             kind = "other" if isinstance(exc, _StreamBroken) else _classify(exc)
@@ -545,9 +611,70 @@ async def _try_provider(run: _Run, provider: providers.Deployment, cache_key: st
                 continue
             break
         latency = int((time.perf_counter() - started) * 1000)
-        return run.succeeded(reservation, provider, prices, text, usage, latency, number, cache_key)
+        return run.succeeded(reservation, provider, answer, latency, number, cache_key)
     providers.record_failure(provider, after=cfg.cooldown_after_failures, cooldown_seconds=cfg.cooldown_seconds)
     return None
+
+
+# ---------------------------------------------------------------- speech to text
+
+def transcribe(request: TranscriptionRequest) -> TranscriptionResult:
+    """Blocking, for jobs: speech to text through an OpenAI-compatible endpoint, reserved,
+    retried, logged (task "transcribe") and refused like every other call."""
+    result = on_gateway_loop(_transcribe(request)).result()
+    return TranscriptionResult(result.text, result.status, result.cost_nanos, result.call_id, result.provider,
+                               result.model)
+
+
+def _for_speech(deployment: providers.Deployment, model: str) -> providers.Deployment | None:
+    """The deployment with `model` in its place, named as litellm routes it to the same
+    endpoint; None when that endpoint has no OpenAI-style /audio/transcriptions."""
+    try:
+        vendor = litellm.get_llm_provider(deployment.model, api_base=deployment.api_base or None)[1]
+    except litellm.BadRequestError:
+        return None
+    if vendor not in OPENAI_AUDIO_TRANSCRIPTION_PROVIDERS:
+        return None
+    return replace(deployment, model=model if model.startswith(f"{vendor}/") else f"{vendor}/{model}")
+
+
+async def _transcribe(request: TranscriptionRequest) -> LLMResult:
+    cfg, chain, keys = _ready_chain(request.provider, adapt=lambda d: _for_speech(d, request.model))
+    audio = speech.describe(request)
+    prep = _Prepared(cfg, chain, keys, messages=[], system_text="", user_text=audio, plugins=[],
+                     context=PluginContext(request.feature, "transcribe", user_id=request.user_id), cache_keys={})
+    run = _Run(LLMRequest(feature=request.feature, task="transcribe", user_id=request.user_id), prep)
+    if request.dry_run or cfg.dry_run:
+        return run.dry_run(chain[0].model if chain else request.model, audio)
+    if not chain and request.provider:
+        return run.offline(f"Provider {request.provider!r} cannot transcribe speech: it is not in the chain, is "
+                           "disabled, has no API key, or its endpoint is not OpenAI-compatible.")
+    if not chain:
+        return run.offline("No provider can transcribe speech: add an OpenAI-compatible one (OpenAI, Groq, a "
+                           "self-hosted Whisper server) to the provider chain.")
+    return await _walk(run, lambda provider: _try_transcription(run, provider, request))
+
+
+async def _try_transcription(run: _Run, provider: providers.Deployment,
+                             request: TranscriptionRequest) -> LLMResult | None:
+    """A transcription's attempts, priced by the second of audio."""
+    price = speech.audio_price(
+        admin_per_minute=request.usd_per_minute, map_per_second=_map_entry(provider.model).get("input_cost_per_second"),
+        self_hosted=provider.is_local or bool(provider.api_base and not provider.key_ref),
+        fallback=run.cfg.fallback_prices)
+
+    async def call() -> _Answer:
+        kwargs = dict(model=provider.model, file=("speech.wav", request.audio, "audio/wav"), response_format="json",
+                      **_endpoint(provider, run.prep.keys.get(provider.name, ""), run.cfg))
+        if request.language:
+            kwargs["language"] = request.language
+        response = await litellm.atranscription(**kwargs)
+        # OpenAI reports the seconds it billed; other servers may not.
+        usage = getattr(response, "usage", None)
+        billed = usage.seconds if getattr(usage, "type", "") == "duration" else request.seconds
+        return _Answer(response.text or "", price.charge(billed), price.unpriced)
+
+    return await _attempts(run, provider, price.charge(request.seconds), call)
 
 
 # ---------------------------------------------------------------- provider checks

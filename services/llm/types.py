@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import StrEnum
 
 from services.llm.messages import UntrustedText
@@ -87,6 +88,32 @@ class LLMResult:
         if self.status in (CallStatus.cache, CallStatus.template, CallStatus.dry_run):
             return self.status.value
         return "fallback"
+
+
+@dataclass(frozen=True)
+class TranscriptionRequest:
+    """Speech to text. Providers bill it by the second of audio, so `seconds` (the WAV's
+    length) prices the call before it is made."""
+
+    feature: str
+    audio: bytes  # a WAV file
+    seconds: float
+    user_id: int | None = None
+    language: str = ""  # an ISO-639-1 hint such as "en"; empty: the model detects it
+    provider: str = ""  # one deployment of the chain; empty: every OpenAI-compatible one, in order
+    model: str = "whisper-1"  # the transcription model on that deployment's endpoint
+    usd_per_minute: Decimal | None = None  # the admin's price; None: litellm's cost map
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class TranscriptionResult:
+    text: str  # the transcript when status is ok; a dry run describes the call instead
+    status: CallStatus
+    cost_nanos: int
+    call_id: str
+    provider: str = ""
+    model: str = ""
 
 
 class LLMError(Exception):

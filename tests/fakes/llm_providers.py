@@ -10,6 +10,12 @@ Pass ``fake.api_base(dialect)`` as litellm's ``api_base=``; litellm 1.106.2 appe
   ``/v1beta/models/<name>:generateContent`` or ``...:streamGenerateContent?alt=sse`` (litellm adds
   no version segment, so ``/v1beta`` is in the api_base to mirror Google's real URL layout).
 
+* ``"openai"`` also serves speech to text: ``litellm.atranscription(model="openai/<name>", file=...)`` POSTs
+  multipart form data (file, model, language, response_format) to ``/v1/audio/transcriptions``; the
+  answer is ``{"text", "usage"}`` as OpenAI sends it (``verbose_json`` adds language, duration and
+  segments), usage in billed seconds (tokens for gpt-4o models). A file that is not a WAV is refused
+  with OpenAI's 400 before any script is used; so are the formats the fake does not speak.
+
 Routing looks only at the path's ending, so other prefixes work too. Models are keyed by the name
 the provider sees (``"m1"`` for ``openai/m1``): the body's ``model`` for OpenAI/Anthropic, the URL
 for Gemini. Token counts in ``ok()`` use OpenAI's meaning (prompt includes cached tokens,
@@ -18,12 +24,17 @@ completion includes reasoning tokens) and are translated into each vendor's own 
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
+import io
 import itertools
 import json
+import math
 import re
 import socket
 import threading
 import time
+import wave
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal, Self
@@ -37,7 +48,7 @@ Dialect = Literal["openai", "anthropic", "gemini"]
 class Ok:
     """A successful answer; ``None`` fields get deterministic defaults so tests can predict usage.
 
-    text: ``"Answer from <model>"``; prompt_tokens: words in all message text + 3;
+    text: ``"Answer from <model>"`` (a transcript too); prompt_tokens: words in all message text + 3;
     completion_tokens: words in ``text`` + ``reasoning_tokens``.
     """
 
@@ -300,6 +311,63 @@ def _error_body(dialect: Dialect, err: Error) -> bytes:
     return json.dumps(body).encode()
 
 
+_AUDIO_FORMATS = ["flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "oga", "ogg", "wav", "webm"]
+_TRANSCRIPTIONS = "/audio/transcriptions"
+
+
+def _form(content_type: str, raw: bytes) -> dict[str, Any]:
+    """multipart/form-data fields: text as str, an uploaded file as bytes."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
+    fields: dict[str, Any] = {}
+    if message.is_multipart():
+        for part in message.iter_parts():
+            payload = part.get_payload(decode=True) or b""
+            fields[part.get_param("name", header="content-disposition")] = (
+                payload if part.get_filename() else payload.decode())
+    return fields
+
+
+def _wav_seconds(data: Any) -> float | None:
+    """The length of a WAV upload, or None when it is not one (OpenAI refuses those with 400)."""
+    try:
+        with wave.open(io.BytesIO(data)) as audio:
+            return audio.getnframes() / audio.getframerate()
+    except (wave.Error, EOFError, TypeError, ZeroDivisionError):
+        return None
+
+
+def _refusal(form: dict[str, Any]) -> Error | None:
+    """What OpenAI answers a transcription request it cannot take, before transcribing anything."""
+    if not form.get("model"):
+        return Error(400, message="you must provide a model parameter")
+    if "file" not in form or _wav_seconds(form["file"]) is None:
+        return Error(400, message=f"Invalid file format. Supported formats: {_AUDIO_FORMATS}")
+    if form.get("response_format", "json") not in ("json", "verbose_json"):
+        return Error(400, message=f"The fake does not answer response_format {form['response_format']!r}")
+    return None
+
+
+def _transcription_ok(model: str, behaviour: Ok, form: dict[str, Any]) -> bytes:
+    text = f"Answer from {model}" if behaviour.text is None else behaviour.text
+    seconds = _wav_seconds(form["file"]) or 0.0
+    if model.startswith("gpt-4o"):
+        audio_tokens = math.ceil(seconds * 1000 / 60)
+        output_tokens = len(text.split())
+        usage: dict[str, Any] = {"type": "tokens", "input_tokens": audio_tokens, "output_tokens": output_tokens,
+                                 "total_tokens": audio_tokens + output_tokens,
+                                 "input_token_details": {"text_tokens": 0, "audio_tokens": audio_tokens}}
+    else:
+        usage = {"type": "duration", "seconds": math.ceil(seconds)}
+    answer: dict[str, Any] = {"text": text, "usage": usage}
+    if form.get("response_format") == "verbose_json":
+        segment = {"id": 0, "seek": 0, "start": 0.0, "end": round(seconds, 2), "text": f" {text}", "tokens": [],
+                   "temperature": 0.0, "avg_logprob": -0.25, "compression_ratio": 1.0, "no_speech_prob": 0.01}
+        answer = {"task": "transcribe", "language": form.get("language") or "english",
+                  "duration": round(seconds, 2), "text": text, "segments": [segment], "usage": usage}
+    return json.dumps(answer).encode()
+
+
 class _Handler(QuietHandler):
     """Tracks its connection, so that stop() can close kept-alive ones (1,000 calls reuse them)."""
 
@@ -316,8 +384,12 @@ class _Handler(QuietHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if self.path.split("?", 1)[0].endswith(_TRANSCRIPTIONS):
+            body = _form(self.headers.get("Content-Type", ""), raw)
+        else:
+            body = json.loads(raw) if raw else {}
         try:
-            self.server.fake._serve(self, json.loads(raw) if raw else {})
+            self.server.fake._serve(self, body)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up (e.g. its timeout fired); nothing to answer
 
@@ -397,9 +469,12 @@ class FakeLLMServer(FakeHTTPServer):
     def _serve(self, handler: _Handler, body: Any) -> None:
         at = time.monotonic()
         path = handler.path.split("?", 1)[0]
+        speech = path.endswith(_TRANSCRIPTIONS)
         gemini = _GEMINI_PATH.search(path)
         dialect: Dialect
-        if gemini:
+        if speech:
+            dialect, model, streamed = "openai", str(body.get("model", "")), False
+        elif gemini:
             dialect, model, streamed = "gemini", gemini["model"], gemini["action"] == "streamGenerateContent"
         elif path.endswith("/chat/completions"):
             dialect, model, streamed = "openai", str(body.get("model", "")), body.get("stream") is True
@@ -412,8 +487,9 @@ class FakeLLMServer(FakeHTTPServer):
         headers = {name.lower(): value for name, value in handler.headers.items()}
         with self._lock:
             self._requests.append(RecordedRequest(dialect, model, handler.path, headers, body, streamed, at))
+            refusal = _refusal(body) if speech else None
             queue = self._scripts.get(model)
-            behaviour = queue.popleft() if queue else self._defaults.get(model, Ok())
+            behaviour = refusal or (queue.popleft() if queue else self._defaults.get(model, Ok()))
             rid = f"fake-{next(self._ids)}"
         if isinstance(behaviour, Hang):
             if self._stopping.wait(behaviour.seconds):
@@ -429,6 +505,9 @@ class FakeLLMServer(FakeHTTPServer):
                 extra["Retry-After"] = f"{behaviour.retry_after:g}"
             handler.send_body(behaviour.status, _error_body(dialect, behaviour), "application/json", extra)
             handler.close_connection = True
+            return
+        if speech:
+            handler.send_body(200, _transcription_ok(model, behaviour, body), "application/json")
             return
         answer = _Answer.resolve(behaviour, model, body)
         if dialect == "openai":

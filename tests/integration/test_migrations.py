@@ -22,7 +22,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression-based index"),
 ]
 
-HEAD = "0009_jira"
+HEAD = "0011_turbo"
 
 APP_TABLES = {"user", "auth_session", "api_token", "setting", "job_run", "notification",
               "llm_deployment", "llm_budget_month", "llm_budget_feature", "llm_daily_usage", "llm_reservation",
@@ -31,7 +31,9 @@ APP_TABLES = {"user", "auth_session", "api_token", "setting", "job_run", "notifi
               "doc_source", "doc_document", "doc_chunk", "doc_symbol", "doc_question",
               "inbox_account", "inbox_message", "inbox_draft", "inbox_style", "inbox_oauth_state", "inbox_event",
               "jira_connection", "jira_filter", "jira_issue", "jira_filter_issue", "jira_comment",
-              "jira_status_change", "jira_tracked", "jira_comment_draft"}
+              "jira_status_change", "jira_tracked", "jira_comment_draft",
+              "capture_device", "capture_pairing", "capture_frame", "capture_audio", "capture_keys",
+              "capture_event", "turbo_session", "turbo_suggestion"}
 
 
 def table_names(url: str) -> set[str]:

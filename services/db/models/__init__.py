@@ -1,6 +1,14 @@
 """All table models; importing this package registers them on SQLModel.metadata."""
 
 from services.db.models.auth import ApiToken, AuthSession, Role, User
+from services.db.models.capture import (
+    CaptureAudio,
+    CaptureDevice,
+    CaptureEvent,
+    CaptureFrame,
+    CaptureKeys,
+    CapturePairing,
+)
 from services.db.models.docs import (
     DocChunk,
     DocDocument,
@@ -44,10 +52,17 @@ from services.db.models.llm import (
 )
 from services.db.models.notifications import Notification
 from services.db.models.settings import Setting
+from services.db.models.turbo import TurboSession, TurboSuggestion
 
 __all__ = [
     "ApiToken",
     "AuthSession",
+    "CaptureAudio",
+    "CaptureDevice",
+    "CaptureEvent",
+    "CaptureFrame",
+    "CaptureKeys",
+    "CapturePairing",
     "DocChunk",
     "DocDocument",
     "DocQuestion",
@@ -85,5 +100,7 @@ __all__ = [
     "Notification",
     "Role",
     "Setting",
+    "TurboSession",
+    "TurboSuggestion",
     "User",
 ]
