@@ -25,6 +25,8 @@ JIRA = "/jira"
 JIRA_NEW = "/jira/new"
 JIRA_TRACKED = "/jira/tracked"
 JIRA_SETTINGS = "/jira/settings"
+CAPTURE_LIVE = "/capture"
+CAPTURE_DEVICES = "/capture/devices"
 ADMIN_LLM_COSTS = "/admin/llm/costs"
 ADMIN_LLM_CONFIG = "/admin/llm/config"
 ADMIN_LLM_PROMPTS = "/admin/llm/prompts"
@@ -46,6 +48,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Home", HOME, "house"),
     NavItem("Inbox", INBOX, "inbox", area="/inbox/"),
     NavItem("JIRA", JIRA, "kanban", area="/jira/"),
+    NavItem("Capture", CAPTURE_LIVE, "monitor-dot", area="/capture/"),
     NavItem("Assistant", ASSISTANT, "message-square-code"),
     NavItem("Docs", DOCS_ASK, "book-open", area="/docs/"),
     NavItem("Jobs", JOBS, "list-checks"),
@@ -84,9 +87,15 @@ JIRA_TABS: tuple[NavItem, ...] = (
     NavItem("Settings", JIRA_SETTINGS, "settings-2"),
 )
 
+# Workstation capture's tabs (the sidebar links to the first).
+CAPTURE_TABS: tuple[NavItem, ...] = (
+    NavItem("Live", CAPTURE_LIVE, "radio"),
+    NavItem("Devices", CAPTURE_DEVICES, "laptop"),
+)
+
 ALL_ROUTES = (SETUP, LOGIN, *(item.route for item in NAV), *(item.route for item in LLM_TABS[1:]),
               *(item.route for item in DOCS_TABS[1:]), *(item.route for item in INBOX_TABS[1:]),
-              *(item.route for item in JIRA_TABS[1:]))
+              *(item.route for item in JIRA_TABS[1:]), *(item.route for item in CAPTURE_TABS[1:]))
 
 
 def _one_origin() -> bool:

@@ -50,6 +50,7 @@ MAX_FRAME_WIDTH = 1920
 AUDIO_RATE = 16_000
 MAX_KEY_EVENTS = 2_000
 REDACTED_KEY = "<redacted>"
+REDACTED_TEXT = "[redacted]"  # how text_of shows a REDACTED_KEY stroke
 
 
 def _blob(value: object) -> bytes:
@@ -276,6 +277,6 @@ def text_of(keys: list[KeyStroke]) -> str:
         elif key == "<backspace>" and out:
             out.pop()
         elif key == REDACTED_KEY:
-            out.append("[redacted]")
+            out.append(REDACTED_TEXT)
     return "".join(out)
 

@@ -11,7 +11,7 @@ from services.auth import tokens
 from services.auth.errors import ValidationError
 from services.auth.users import AuthedUser
 from services.db import session_scope
-from services.db.models import ApiToken, User
+from services.db.models import ApiToken
 from services.db.models.base import utcnow
 
 TOKEN_PREFIX = "llmc_"
@@ -65,15 +65,11 @@ def revoke(user_id: int, token_id: int) -> None:
 
 
 def resolve(token: str | None) -> AuthedUser | None:
-    if not token or not token.startswith(TOKEN_PREFIX):
-        return None
     with session_scope() as session:
-        row = session.exec(select(ApiToken).where(ApiToken.token_hash == tokens.digest(token))).first()
-        if row is None or row.revoked_at is not None:
+        found = tokens.live_row(session, ApiToken, token, TOKEN_PREFIX)
+        if found is None:
             return None
-        user = session.get(User, row.user_id)
-        if user is None or not user.is_active:
-            return None
+        row, user = found
         row.last_used_at = utcnow()
         session.add(row)
         return AuthedUser.from_row(user)

@@ -167,16 +167,9 @@ def list_devices(user_id: int) -> list[DeviceSummary]:
 
 def authenticate(token: str | None) -> DeviceSummary | None:
     """The device a token belongs to; None when unknown, revoked, or its owner is deactivated."""
-    if not token or not token.startswith(TOKEN_PREFIX):
-        return None
     with session_scope() as session:
-        row = session.exec(select(CaptureDevice).where(CaptureDevice.token_hash == tokens.digest(token))).first()
-        if row is None or row.revoked_at is not None:
-            return None
-        owner = session.get(User, row.user_id)
-        if owner is None or not owner.is_active:
-            return None
-        return _summary(row)
+        found = tokens.live_row(session, CaptureDevice, token, TOKEN_PREFIX)
+        return _summary(found[0]) if found else None
 
 
 def is_active(device_id: int) -> bool:

@@ -107,8 +107,13 @@ def _devices(session: Session, user_id: int, now: datetime) -> list[DeviceStatus
                                                     CaptureDevice.revoked_at == None)  # noqa: E711
                         .order_by(CaptureDevice.created_at)).all()
     return [DeviceStatus(id=row.id or 0, name=row.name, paused=row.paused, last_seen_at=row.last_seen_at,
-                         online=row.last_seen_at is not None and row.last_seen_at >= now - ONLINE_WITHIN)
+                         online=is_online(row.last_seen_at, now))
             for row in rows]
+
+
+def is_online(last_seen_at: datetime | None, now: datetime) -> bool:
+    """An agent touches its device at least every 10 s while connected."""
+    return last_seen_at is not None and last_seen_at >= now - ONLINE_WITHIN
 
 
 def view(user_id: int, *, transcript_lines: int = 10, now: datetime | None = None) -> LiveView:

@@ -218,10 +218,11 @@ PAGE_PROOF = {
     routes.DOCS_ASK: ("#docs-no-sources", "There is no documentation to search yet"),
     routes.INBOX: ("#inbox-no-accounts", "No accounts yet"),
     routes.JIRA: ("#jira-not-connected", "Connect your JIRA first"),
+    routes.CAPTURE_LIVE: ("#capture-no-devices", "No workstation is paired yet"),
     routes.ADMIN_LLM_COSTS: ("#costs-budget", "$1,000"),
 }
 # Pages whose title is longer than their sidebar label.
-TITLES = {routes.ADMIN_LLM_COSTS: "LLM costs", routes.JIRA: "JIRA board"}
+TITLES = {routes.ADMIN_LLM_COSTS: "LLM costs", routes.JIRA: "JIRA board", routes.CAPTURE_LIVE: "Live capture"}
 
 
 def test_every_page_renders(app: RunningApp, page: Page):

@@ -14,8 +14,9 @@ from services import runtime_settings
 from services.auth.errors import ValidationError
 from services.capture import devices, suggest, turbo
 from services.capture import ingest as ingest_session
+from services.capture.devices import DeviceSummary
 from services.db import session_scope
-from services.db.models import CaptureDevice, CaptureEvent, CaptureKeys, JobRun
+from services.db.models import CaptureEvent, CaptureKeys, JobRun
 from services.db.models.base import utcnow
 from services.docs import indexing, ingest, sources
 from services.jobs.runners import JobQueueUnavailable
@@ -34,13 +35,15 @@ def user(make_user):
     return make_user("turbo@example.com")
 
 
+def paired(user) -> DeviceSummary:
+    devices.reset_throttle()
+    _, token = devices.pair(devices.create_pairing_code(user.id), "laptop", "Linux")
+    return devices.authenticate(token)
+
+
 @pytest.fixture
 def device(user) -> int:
-    with session_scope() as session:
-        row = CaptureDevice(user_id=user.id, name="laptop", token_prefix="llmd_x", token_hash="h" * 64)
-        session.add(row)
-        session.flush()
-        return row.id
+    return paired(user).id
 
 
 def stream(user_id: int, device_id: int, seq: int, typed: str, title: str = "worker.log - vim") -> None:
@@ -173,9 +176,7 @@ def test_matching_documents_are_suggested_even_offline(user, device, fake_llm):
 
 
 def connected(user) -> ingest_session.IngestSession:
-    devices.reset_throttle()
-    _, token = devices.pair(devices.create_pairing_code(user.id), "laptop", "Linux")
-    connection = ingest_session.IngestSession(devices.authenticate(token))
+    connection = ingest_session.IngestSession(paired(user))
     connection.hello(protocol.dump(protocol.Hello(agent_version="0.1.0")))
     return connection
 
