@@ -57,7 +57,7 @@ def rq_env(tmp_path_factory):
         pool = WorkerPoolProcess(launcher.worker_pool_command(REDIS_TEST_URL, 2), worker_env(), root / "pool.log")
         try:
             wait_for(lambda: len(Worker.all(connection=client)) == 2 or pool.proc.poll() is not None,
-                     timeout=30, what="2 RQ workers to register")
+                     timeout=120, what="2 RQ workers to register")  # slow under load: each preloads models
         except AssertionError:
             raise AssertionError(f"worker pool did not start; log:\n{pool.log_text()[-3000:]}") from None
         assert pool.proc.poll() is None, f"worker pool exited; log:\n{pool.log_text()[-3000:]}"
