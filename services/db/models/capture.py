@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import text as sql_text
 from sqlmodel import Field, SQLModel
 
 from services.db.models.base import utcnow
@@ -87,7 +88,12 @@ class CaptureAudio(SQLModel, table=True):
     deletes it with the row instead of chasing thousands of small files."""
 
     __tablename__ = "capture_audio"
-    __table_args__ = _captured_indexes("capture_audio")
+    __table_args__ = (
+        *_captured_indexes("capture_audio"),
+        # The scheduler asks every minute which users have audio waiting for transcription.
+        Index("ix_capture_audio_untranscribed", "user_id", "device_id", "captured_at",
+              sqlite_where=sql_text("transcribed_at IS NULL"), postgresql_where=sql_text("transcribed_at IS NULL")),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     device_id: int = Field(foreign_key="capture_device.id", ondelete="CASCADE")

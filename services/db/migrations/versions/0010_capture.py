@@ -64,6 +64,9 @@ def upgrade() -> None:
     with op.batch_alter_table('capture_audio', schema=None) as batch_op:
         batch_op.create_index('ix_capture_audio_device_captured', ['device_id', 'captured_at'], unique=False)
         batch_op.create_index('ix_capture_audio_user_captured', ['user_id', 'captured_at'], unique=False)
+        batch_op.create_index('ix_capture_audio_untranscribed', ['user_id', 'device_id', 'captured_at'], unique=False,
+                              sqlite_where=sa.text('transcribed_at IS NULL'),
+                              postgresql_where=sa.text('transcribed_at IS NULL'))
 
     op.create_table('capture_event',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -169,6 +172,7 @@ def downgrade() -> None:
 
     op.drop_table('capture_event')
     with op.batch_alter_table('capture_audio', schema=None) as batch_op:
+        batch_op.drop_index('ix_capture_audio_untranscribed')
         batch_op.drop_index('ix_capture_audio_user_captured')
         batch_op.drop_index('ix_capture_audio_device_captured')
 
