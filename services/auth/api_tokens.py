@@ -55,13 +55,7 @@ def list_for(user_id: int) -> list[TokenSummary]:
 
 
 def revoke(user_id: int, token_id: int) -> None:
-    with session_scope() as session:
-        row = session.get(ApiToken, token_id)
-        if row is None or row.user_id != user_id:
-            raise ValidationError("That token does not exist.")
-        if row.revoked_at is None:
-            row.revoked_at = utcnow()
-            session.add(row)
+    tokens.revoke_own(ApiToken, token_id, user_id, "That token does not exist.")
 
 
 def resolve(token: str | None) -> AuthedUser | None:

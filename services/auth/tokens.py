@@ -8,7 +8,10 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from services.auth.errors import ValidationError
+from services.db import session_scope
 from services.db.models import User
+from services.db.models.base import utcnow
 
 
 def new_token(prefix: str = "") -> str:
@@ -31,4 +34,15 @@ def live_row(session: Session, model: Any, token: str | None, prefix: str) -> tu
     if owner is None or not owner.is_active:
         return None
     return row, owner
+
+
+def revoke_own(model: Any, row_id: int, user_id: int, missing: str) -> None:
+    """Marks the user's own token row revoked (once); `missing` is the refusal for any other row."""
+    with session_scope() as session:
+        row = session.get(model, row_id)
+        if row is None or row.user_id != user_id:
+            raise ValidationError(missing)
+        if row.revoked_at is None:
+            row.revoked_at = utcnow()
+            session.add(row)
 

@@ -206,13 +206,7 @@ def on_revoke(device_id: int, close: Callable[[], None]) -> Callable[[], None]:
 
 def revoke(user_id: int, device_id: int) -> None:
     """Revokes one of the user's devices and cuts off its live connections in this process."""
-    with session_scope() as session:
-        row = session.get(CaptureDevice, device_id)
-        if row is None or row.user_id != user_id:
-            raise ValidationError("That device does not exist.")
-        if row.revoked_at is None:
-            row.revoked_at = utcnow()
-            session.add(row)
+    tokens.revoke_own(CaptureDevice, device_id, user_id, "That device does not exist.")
     with _live_lock:
         callbacks = list(_live.get(device_id, []))
     for close in callbacks:

@@ -62,11 +62,9 @@ def _captured_indexes(table: str) -> tuple:
     )
 
 
-class CaptureFrame(SQLModel, table=True):
-    """A screen image; the bytes are a file at `path`, relative to the data directory."""
-
-    __tablename__ = "capture_frame"
-    __table_args__ = _captured_indexes("capture_frame")
+class _Captured(SQLModel):
+    """What every captured row holds: whose, from which device, its number, when, and the
+    focused window at the time."""
 
     id: int | None = Field(default=None, primary_key=True)
     device_id: int = Field(foreign_key="capture_device.id", ondelete="CASCADE")
@@ -74,16 +72,24 @@ class CaptureFrame(SQLModel, table=True):
     seq: int = Field(sa_type=BigInteger)
     captured_at: datetime
     received_at: datetime = Field(default_factory=utcnow)
+    app: str = Field(default="", max_length=200)
+    title: str = Field(default="", max_length=500)
+
+
+class CaptureFrame(_Captured, table=True):
+    """A screen image; the bytes are a file at `path`, relative to the data directory."""
+
+    __tablename__ = "capture_frame"
+    __table_args__ = _captured_indexes("capture_frame")
+
     path: str = Field(max_length=300)
     width: int
     height: int
     bytes: int
     format: str = Field(max_length=10)  # jpeg | webp
-    app: str = Field(default="", max_length=200)
-    title: str = Field(default="", max_length=500)
 
 
-class CaptureAudio(SQLModel, table=True):
+class CaptureAudio(_Captured, table=True):
     """About 200 ms of 16 kHz mono PCM, kept in the row: a chunk is a few KB, and the purge
     deletes it with the row instead of chasing thousands of small files."""
 
@@ -95,51 +101,27 @@ class CaptureAudio(SQLModel, table=True):
               sqlite_where=sql_text("transcribed_at IS NULL"), postgresql_where=sql_text("transcribed_at IS NULL")),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
-    device_id: int = Field(foreign_key="capture_device.id", ondelete="CASCADE")
-    user_id: int = Field(foreign_key="user.id", ondelete="CASCADE")
-    seq: int = Field(sa_type=BigInteger)
-    captured_at: datetime
-    received_at: datetime = Field(default_factory=utcnow)
     duration_ms: int
     pcm: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    app: str = Field(default="", max_length=200)
-    title: str = Field(default="", max_length=500)
     transcript: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     transcribed_at: datetime | None = None
 
 
-class CaptureKeys(SQLModel, table=True):
+class CaptureKeys(_Captured, table=True):
     """A batch of key presses as readable text (secrets were redacted on the workstation)."""
 
     __tablename__ = "capture_keys"
     __table_args__ = _captured_indexes("capture_keys")
 
-    id: int | None = Field(default=None, primary_key=True)
-    device_id: int = Field(foreign_key="capture_device.id", ondelete="CASCADE")
-    user_id: int = Field(foreign_key="user.id", ondelete="CASCADE")
-    seq: int = Field(sa_type=BigInteger)
-    captured_at: datetime
-    received_at: datetime = Field(default_factory=utcnow)
-    app: str = Field(default="", max_length=200)
-    title: str = Field(default="", max_length=500)
     strokes: int
     text: str = Field(sa_column=Column(Text, nullable=False))
 
 
-class CaptureEvent(SQLModel, table=True):
+class CaptureEvent(_Captured, table=True):
     """A focus change (`window`) or a pause/resume (`state`, with `paused`)."""
 
     __tablename__ = "capture_event"
     __table_args__ = _captured_indexes("capture_event")
 
-    id: int | None = Field(default=None, primary_key=True)
-    device_id: int = Field(foreign_key="capture_device.id", ondelete="CASCADE")
-    user_id: int = Field(foreign_key="user.id", ondelete="CASCADE")
-    seq: int = Field(sa_type=BigInteger)
-    captured_at: datetime
-    received_at: datetime = Field(default_factory=utcnow)
     kind: str = Field(max_length=10)  # window | state
-    app: str = Field(default="", max_length=200)
-    title: str = Field(default="", max_length=500)
     paused: bool | None = None
