@@ -23,6 +23,7 @@ from services.db.models import CaptureDevice
 from services.db.models.base import utcnow
 from tests import capture_support
 from tests.capture_support import CaptureServer
+from tests.llm_support import run_async
 
 pytestmark = pytest.mark.integration
 capture_app = capture_support.capture_app  # the fixture: the server on this test's data dir
@@ -50,7 +51,7 @@ def frame(seq: int) -> str:
 
 
 def run(body: Callable[[], Awaitable[None]]) -> None:
-    asyncio.run(asyncio.wait_for(body(), 60))
+    run_async(asyncio.wait_for(body(), 60))
 
 
 def open_socket(server: CaptureServer, token: str | None):
