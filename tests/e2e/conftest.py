@@ -25,6 +25,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from services.launcher import free_port
 from services.settings import REPO_ROOT
+from tests.fakes.llm_providers import FakeLLMServer
 
 # Two busy CI cores can delay a page's first websocket event past Playwright's 5 s default.
 expect.set_options(timeout=15_000)
@@ -81,6 +82,23 @@ class RunningApp:
         env["LLMCODER_DATA_DIR"] = str(self.data_dir)
         return subprocess.run([sys.executable, "-m", "services.cli", *args], cwd=REPO_ROOT, env=env, input=stdin,
                               capture_output=True, text=True, timeout=60)
+
+
+@dataclass(frozen=True)
+class AppWithFakeLLM:
+    """A running app whose LLM providers point at the fake provider server."""
+
+    app: RunningApp
+    fake: FakeLLMServer
+
+    @property
+    def url(self) -> str:
+        return self.app.url
+
+    def cli(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
+        done = self.app.cli(*args, stdin=stdin)
+        assert done.returncode == 0, f"{args}: {done.stdout}\n{done.stderr}"
+        return done
 
 
 def _serve(tmp_path_factory, *extra_args: str, label: str = "") -> Iterator[RunningApp]:

@@ -29,7 +29,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from capture_agent import protocol
 from llmcoder_app import routes
-from tests.e2e.conftest import RunningApp, _serve, screenshot, sign_in
+from tests.e2e.conftest import AppWithFakeLLM, _serve, screenshot, sign_in
 from tests.fakes.llm_providers import FakeLLMServer, ok
 
 pytestmark = pytest.mark.e2e
@@ -53,19 +53,7 @@ class Workstation:
     seq: itertools.count = field(default_factory=lambda: itertools.count(1))
 
 
-@dataclass(frozen=True)
-class CaptureApp:
-    app: RunningApp
-    fake: FakeLLMServer
-
-    @property
-    def url(self) -> str:
-        return self.app.url
-
-    def cli(self, *args: str, stdin: str = "") -> None:
-        done = self.app.cli(*args, stdin=stdin)
-        assert done.returncode == 0, f"{args}: {done.stdout}\n{done.stderr}"
-
+class CaptureApp(AppWithFakeLLM):
     def pair(self, code: str, name: str) -> tuple[int, dict]:
         """POST /api/capture/pair as `llmcoder-capture pair` does."""
         body = json.dumps({"code": code, "name": name, "platform": "Linux-6.1-x86_64-with-glibc2.36"}).encode()

@@ -9,12 +9,11 @@ and the provider chain are set up with the real CLI against the app's data direc
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 from playwright.sync_api import Page
 
-from tests.e2e.conftest import RunningApp, _serve, sign_in
+from tests.e2e.conftest import AppWithFakeLLM, _serve, sign_in
 from tests.fakes.llm_providers import FakeLLMServer
 
 ADMIN = ("portal-admin@example.com", "portal admin pw 1")
@@ -23,20 +22,7 @@ MEMBER = ("portal-member@example.com", "portal member pw 1")
 PRIMARY, SECONDARY = "fake-primary", "fake-secondary"
 
 
-@dataclass(frozen=True)
-class Portal:
-    app: RunningApp
-    fake: FakeLLMServer
-
-    @property
-    def url(self) -> str:
-        return self.app.url
-
-    def cli(self, *args: str, stdin: str = ""):
-        done = self.app.cli(*args, stdin=stdin)
-        assert done.returncode == 0, f"{args}: {done.stdout}\n{done.stderr}"
-        return done
-
+class Portal(AppWithFakeLLM):
     def sign_in_admin(self, page: Page) -> None:
         sign_in(page, self.url, *ADMIN)
         page.wait_for_url(f"{self.url}/")
